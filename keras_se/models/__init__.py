@@ -1,0 +1,1 @@
+"""Network builders of keras_se."""
