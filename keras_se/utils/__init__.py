@@ -1,1 +1,5 @@
 """Utilities of keras_se."""
+
+from keras_se.utils.model_stats import layer_macs, model_stats
+
+__all__ = ["model_stats", "layer_macs"]
