@@ -1,0 +1,81 @@
+import keras
+import pytest
+
+from keras_se import SqueezeExcite, models
+from keras_se.utils import model_stats
+
+# SPEC section 2: SE-ResNet-50 parameters by reduction ratio (None: no SE).
+RATIO_PARAMS = {2: 45.7e6, 4: 35.7e6, 8: 30.7e6, 16: 28.1e6, 32: 26.9e6, None: 25.6e6}
+
+# SPEC section 3: GMACs plain -> SE.
+MACS = [
+    (models.SEResNet50, 3.86, 3.87),
+    (models.SEResNet101, 7.58, 7.60),
+    (models.SEResNet152, 11.30, 11.32),
+    (models.SEResNeXt50, 4.24, 4.25),
+    (models.SEResNeXt101, 7.99, 8.00),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ratio", list(RATIO_PARAMS))
+def test_se_resnet50_params_by_ratio(ratio):
+    params = model_stats(models.SEResNet50(se_ratio=ratio))["params"]
+    assert abs(params - RATIO_PARAMS[ratio]) <= 0.1e6, params
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fn,plain,se", MACS, ids=lambda v: getattr(v, "__name__", str(v)))
+def test_macs_match_the_paper(fn, plain, se):
+    # The paper gives GMACs to two decimals; hold ours to 0.02 G of them.
+    for ratio, target in ((None, plain), (16, se)):
+        gmacs = model_stats(fn(se_ratio=ratio))["macs"] / 1e9
+        assert abs(round(gmacs, 2) - target) <= 0.02 + 1e-9, (fn.__name__, ratio, gmacs)
+
+
+@pytest.mark.slow
+def test_keras_applications_resnet50():
+    stats = model_stats(keras.applications.ResNet50(weights=None))
+    assert round(stats["macs"] / 1e9, 3) == 3.858
+    assert stats["params"] == 25_636_712
+
+
+def _single(layer, shape):
+    inputs = keras.Input(shape=shape)
+    return keras.Model(inputs, layer(inputs))
+
+
+@pytest.mark.parametrize("layer,shape,expected", [
+    # out positions * kernel * C_in/groups * C_out
+    (keras.layers.Conv2D(8, 3, padding="same"), (5, 5, 4), 25 * 9 * 4 * 8),
+    (keras.layers.Conv2D(8, 3, groups=2), (5, 5, 4), 9 * 9 * 2 * 8),
+    (keras.layers.Conv1D(6, 2), (7, 3), 6 * 2 * 3 * 6),
+    (keras.layers.Conv3D(2, 2), (3, 3, 3, 2), 8 * 8 * 2 * 2),
+    (keras.layers.DepthwiseConv2D(3, depth_multiplier=2), (5, 5, 4), 9 * 9 * 8),
+    (keras.layers.SeparableConv2D(6, 3), (5, 5, 4), 9 * 9 * 4 + 9 * 4 * 6),
+    (keras.layers.Dense(5), (3,), 15),
+    (keras.layers.Dense(5), (4, 3), 4 * 15),
+    # two FC layers 16->4->16, plus one squeeze and one rescale per element
+    (SqueezeExcite(ratio=4), (3, 3, 16), 2 * 16 * 4 + 2 * 9 * 16),
+])
+def test_layer_macs(layer, shape, expected):
+    stats = model_stats(_single(layer, shape))
+    assert stats["macs"] == expected
+    assert stats["params"] == layer.count_params()
+
+
+def test_nested_models_are_counted():
+    inner = _single(keras.layers.Conv2D(4, 1), (3, 3, 2))
+    inputs = keras.Input(shape=(3, 3, 2))
+    outer = keras.Model(inputs, keras.layers.Dense(2)(inner(inputs)))
+    assert model_stats(outer)["macs"] == 9 * 2 * 4 + 9 * 4 * 2
+
+
+def test_unknown_spatial_size_is_an_error():
+    with pytest.raises(ValueError, match="fixed input sizes"):
+        model_stats(_single(keras.layers.Conv2D(4, 1), (None, None, 2)))
+
+
+def test_not_a_model():
+    with pytest.raises(ValueError, match="Received: model=Conv2D"):
+        model_stats(keras.layers.Conv2D(4, 1))
