@@ -159,9 +159,13 @@ def test_cifar_integrations_build_and_train(integration, depth):
     if integration == "post":
         add = model.get_layer("conv2_block1_add")
         assert se.input in (add.output, getattr(_maybe(model, "conv2_block1_out"), "output", None))
-    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
-    loss = model.train_on_batch(np.ones((2, 8, 8, 3), "float32"), np.array([0, 1]))
-    assert np.isfinite(loss)
+    if depth == 20:  # one step of the deep 164 is slow; SEResNet50's test trains too
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+        loss = model.train_on_batch(np.ones((2, 8, 8, 3), "float32"), np.array([0, 1]))
+        assert np.isfinite(loss)
+    else:
+        out = model(np.ones((2, 8, 8, 3), "float32"))
+        assert out.shape == (2, 2)
 
 
 def _maybe(model, name):

@@ -1,0 +1,89 @@
+"""The app's configuration: one dataclass a section, resolved by jsonargparse."""
+
+import dataclasses
+from typing import Any, Literal, Optional, Union
+
+from apps.data import DataConfig
+
+__all__ = ["DataConfig", "ModelConfig", "TrainConfig", "SearchConfig"]
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """Which keras_se builder to train, and its arguments.
+
+    Args:
+        name: a builder of `keras_se.models` (SEResNet50, CifarSEResNet, ...).
+        se_ratio: the SE reduction ratio; null for the network without SE.
+        se_integration: standard, pre, post, identity or 3x3.
+        se_stages: the stages that get SE (null: all).
+        se_kwargs: further SqueezeExcite arguments (squeeze, gate, divisor...).
+        kwargs: further builder arguments (for example depth for CifarSEResNet).
+    """
+
+    name: str = "CifarSEResNet"
+    se_ratio: Optional[float] = 16
+    se_integration: str = "standard"
+    se_stages: Optional[list[int]] = None
+    se_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    kwargs: dict[str, Any] = dataclasses.field(default_factory=lambda: {"depth": 20})
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """How a model is trained.
+
+    Args:
+        epochs: epochs per run or trial.
+        optimizer: sgd (with momentum) or adamw.
+        learning_rate: the initial learning rate.
+        momentum: SGD momentum.
+        weight_decay: decoupled weight decay.
+        schedule: cosine, step (x0.1 at each of `step_epochs`; the paper's) or
+            constant.
+        step_epochs: epochs of the step schedule (default: half and three
+            quarters of the run).
+        warmup_epochs: linear warm-up epochs.
+        label_smoothing: label smoothing of the cross-entropy.
+        precision: auto (bf16 on a GPU that has it, else fp32), bf16, fp16, fp32.
+        jit_compile: true, false or auto (Keras' choice).
+        verbose: 0 silent, 1 Keras' progress bars, 2 one line an epoch.
+    """
+
+    epochs: int = 10
+    optimizer: Literal["sgd", "adamw"] = "sgd"
+    learning_rate: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    schedule: Literal["cosine", "step", "constant"] = "cosine"
+    step_epochs: Optional[list[int]] = None
+    warmup_epochs: int = 0
+    label_smoothing: float = 0.0
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
+    jit_compile: Union[bool, Literal["auto"]] = "auto"
+    verbose: int = 2
+
+
+@dataclasses.dataclass
+class SearchConfig:
+    """The hyperparameter search.
+
+    Args:
+        tuner: grid, random, bayesian or hyperband (keras-tuner's tuners).
+        space: hyperparameter -> list of values. Keys are ModelConfig fields
+            (se_ratio, se_integration, se_stages...), SqueezeExcite arguments
+            (squeeze, gate, activation, divisor) or TrainConfig fields
+            (learning_rate, weight_decay, label_smoothing...). In se_ratio,
+            null is the network without SE.
+        max_trials: trials to run (default: the grid's size, or 10).
+        objective: the metric to maximize.
+        fresh: start over instead of resuming the search in the run folder.
+    """
+
+    tuner: Literal["grid", "random", "bayesian", "hyperband"] = "grid"
+    space: dict[str, list[Any]] = dataclasses.field(
+        default_factory=lambda: {"se_ratio": [2, 4, 8, 16, 32, None]}
+    )
+    max_trials: Optional[int] = None
+    objective: str = "val_accuracy"
+    fresh: bool = False

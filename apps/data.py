@@ -1,0 +1,198 @@
+"""Data modules: each gives seeded train/val/test splits as NumPy arrays.
+
+`digits` (scikit-learn's bundled 8x8 digits, offline), `synthetic`,
+`cifar10`/`cifar100` (keras.datasets, or `data_dir` with the extracted CIFAR
+python batches), and `folder` (one sub-folder per class of image files).
+Images come out as float32 in [0, 1], channels last; labels as int32.
+"""
+
+import dataclasses
+import os
+import pickle
+from typing import Literal, Optional
+
+import numpy as np
+
+from apps.errors import UsageError
+
+DATASETS = ("digits", "synthetic", "cifar10", "cifar100", "folder")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """Where the images come from and how they are split and fed.
+
+    Args:
+        name: digits, synthetic, cifar10, cifar100 or folder.
+        data_dir: the folder of cifar10/cifar100 python batches, or the image
+            folder of `folder`.
+        image_size: resize images to this size (0: the dataset's own; required
+            for `folder`).
+        num_classes: classes of `synthetic`.
+        num_samples: images of `synthetic`.
+        val_fraction: share of the images held out for validation.
+        test_fraction: share held out for testing.
+        batch_size: images per training step.
+        augment: random flips and translations (Keras preprocessing layers).
+    """
+
+    name: Literal["digits", "synthetic", "cifar10", "cifar100", "folder"] = "digits"
+    data_dir: Optional[str] = None
+    image_size: int = 0
+    num_classes: int = 10
+    num_samples: int = 2048
+    val_fraction: float = 0.2
+    test_fraction: float = 0.2
+    batch_size: int = 64
+    augment: bool = False
+
+
+@dataclasses.dataclass
+class Splits:
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+
+    @property
+    def input_shape(self):
+        return tuple(self.x_train.shape[1:])
+
+
+def load_data(config, seed):
+    """Loads `config.name` and splits it with `seed`."""
+    if not 0 < config.val_fraction < 1 or not 0 <= config.test_fraction < 1:
+        raise UsageError(
+            "data.val_fraction must be in (0, 1) and data.test_fraction in [0, 1). "
+            f"Received: val_fraction={config.val_fraction}, "
+            f"test_fraction={config.test_fraction}"
+        )
+    if config.batch_size < 1:
+        raise UsageError(f"data.batch_size must be >= 1. Received: {config.batch_size}")
+    loader = {
+        "digits": _digits,
+        "synthetic": _synthetic,
+        "cifar10": lambda c, s: _cifar(c, 10),
+        "cifar100": lambda c, s: _cifar(c, 100),
+        "folder": _folder,
+    }[config.name]
+    x, y, x_test, y_test, num_classes = loader(config, seed)
+    if config.image_size and config.image_size != x.shape[1]:
+        x = _resize(x, config.image_size)
+        if x_test is not None:
+            x_test = _resize(x_test, config.image_size)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(x))
+    x, y = x[order], y[order]
+    if x_test is None:
+        n_test = int(round(len(x) * config.test_fraction))
+        x_test, y_test, x, y = x[:n_test], y[:n_test], x[n_test:], y[n_test:]
+    n_val = max(1, int(round(len(x) * config.val_fraction)))
+    return Splits(
+        x[n_val:], y[n_val:], x[:n_val], y[:n_val], x_test, y_test, num_classes
+    )
+
+
+def _resize(x, size):
+    import keras
+
+    return keras.ops.convert_to_numpy(
+        keras.ops.image.resize(x, (size, size), data_format="channels_last")
+    ).astype("float32")
+
+
+def _digits(config, seed):
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = (digits.images / 16.0).astype("float32")[..., None]
+    return x, digits.target.astype("int32"), None, None, 10
+
+
+def _synthetic(config, seed):
+    """Class-dependent patterns plus noise: learnable, any size and class count."""
+    if config.num_classes < 2 or config.num_samples < 4 * config.num_classes:
+        raise UsageError(
+            "synthetic data needs data.num_classes >= 2 and data.num_samples >= "
+            f"4 * num_classes. Received: num_classes={config.num_classes}, "
+            f"num_samples={config.num_samples}"
+        )
+    size = config.image_size or 32
+    rng = np.random.default_rng(seed)
+    prototypes = rng.uniform(size=(config.num_classes, size, size, 3)).astype("float32")
+    y = rng.integers(0, config.num_classes, size=config.num_samples).astype("int32")
+    noise = rng.normal(scale=0.5, size=(config.num_samples, size, size, 3))
+    x = np.clip(prototypes[y] + noise.astype("float32"), 0, 1)
+    return x.astype("float32"), y, None, None, config.num_classes
+
+
+def _cifar(config, classes):
+    if config.data_dir is None:
+        import keras
+
+        dataset = keras.datasets.cifar10 if classes == 10 else keras.datasets.cifar100
+        (x, y), (x_test, y_test) = dataset.load_data()
+    else:
+        x, y, x_test, y_test = _read_cifar_batches(config.data_dir, classes)
+    to_float = lambda a: (np.asarray(a, "float32") / 255.0)  # noqa: E731
+    return (to_float(x), np.asarray(y, "int32").reshape(-1),
+            to_float(x_test), np.asarray(y_test, "int32").reshape(-1), classes)
+
+
+def _read_cifar_batches(data_dir, classes):
+    """Reads the CIFAR "python version" files (trusted, as keras.datasets does)."""
+    if classes == 10:
+        train_files = [f"data_batch_{i}" for i in range(1, 6)]
+        test_files, key = ["test_batch"], b"labels"
+    else:
+        train_files, test_files, key = ["train"], ["test"], b"fine_labels"
+    missing = [f for f in train_files + test_files
+               if not os.path.isfile(os.path.join(data_dir, f))]
+    if missing:
+        raise UsageError(
+            f"data.data_dir has no CIFAR-{classes} python batches "
+            f"(missing {', '.join(missing)}). Received: data_dir={data_dir!r}"
+        )
+
+    def read(names):
+        xs, ys = [], []
+        for fname in names:
+            with open(os.path.join(data_dir, fname), "rb") as f:
+                batch = pickle.load(f, encoding="bytes")
+            xs.append(np.asarray(batch[b"data"], "uint8").reshape(-1, 3, 32, 32))
+            ys.append(np.asarray(batch[key]))
+        return np.concatenate(xs).transpose(0, 2, 3, 1), np.concatenate(ys)
+
+    x, y = read(train_files)
+    x_test, y_test = read(test_files)
+    return x, y, x_test, y_test
+
+
+def _folder(config, seed):
+    from PIL import Image
+
+    root = config.data_dir
+    if root is None or not os.path.isdir(root):
+        raise UsageError(
+            f"data.data_dir must be a folder of class sub-folders. Received: data_dir={root!r}"
+        )
+    classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+    size = config.image_size or 64
+    images, labels = [], []
+    for label, cls in enumerate(classes):
+        for fname in sorted(os.listdir(os.path.join(root, cls))):
+            if fname.lower().endswith(IMAGE_SUFFIXES):
+                with Image.open(os.path.join(root, cls, fname)) as im:
+                    im = im.convert("RGB").resize((size, size))
+                    images.append(np.asarray(im, "float32") / 255.0)
+                labels.append(label)
+    if len(classes) < 2 or not images:
+        raise UsageError(
+            "data.data_dir needs at least two class sub-folders with images "
+            f"({', '.join(IMAGE_SUFFIXES)}). Received: data_dir={root!r}"
+        )
+    return np.stack(images), np.asarray(labels, "int32"), None, None, len(classes)

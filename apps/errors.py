@@ -1,0 +1,5 @@
+"""The app's user-facing error."""
+
+
+class UsageError(Exception):
+    """Bad input from the user: the CLI prints one line and exits with 2."""

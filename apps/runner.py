@@ -1,0 +1,63 @@
+"""What each se-tune subcommand does, once its config is resolved."""
+
+import os
+
+import keras
+
+from apps import data, training
+from apps.errors import UsageError
+
+
+def run(command, cfg, parser):
+    os.makedirs(cfg.run_dir, exist_ok=True)
+    with open(os.path.join(cfg.run_dir, "config.yaml"), "w") as f:
+        f.write(parser.dump(cfg, skip_check=True))
+    config = parser.instantiate_classes(cfg)
+    if command == "search" and config.fresh:
+        config.search.fresh = True
+    training.write_json(
+        os.path.join(cfg.run_dir, "run.json"), training.run_metadata(cfg, config.seed)
+    )
+    splits = data.load_data(config.data, config.seed)
+    {"fit": fit, "test": test, "search": search}[command](config, splits)
+
+
+def fit(config, splits):
+    model, history, summary = training.train_model(
+        config.model, config.train, config.data, splits,
+        logdir=os.path.join(config.run_dir, "tb"), seed=config.seed,
+    )
+    model.save(os.path.join(config.run_dir, "model.keras"))
+    training.write_json(os.path.join(config.run_dir, "summary.json"), summary)
+    print(
+        f"fit: best val_accuracy {summary['best_val_accuracy']:.4f}, "
+        f"{summary['images_per_second']:.0f} images/s, model saved to "
+        f"{os.path.join(config.run_dir, 'model.keras')}"
+    )
+
+
+def test(config, splits):
+    path = config.model_path or os.path.join(config.run_dir, "model.keras")
+    if not os.path.isfile(path):
+        raise UsageError(f"model_path must be a saved .keras model. Received: {path!r}")
+    model = keras.saving.load_model(path, safe_mode=True)
+    expected = tuple(model.input_shape[1:])
+    if expected != splits.input_shape:
+        raise UsageError(
+            f"the model expects inputs of shape {expected}, the data has "
+            f"{splits.input_shape}"
+        )
+    logits = model.predict(splits.x_test, batch_size=config.data.batch_size, verbose=0)
+    accuracy = float((logits.argmax(axis=1) == splits.y_test).mean())
+    training.write_json(os.path.join(config.run_dir, "test.json"),
+                        {"test_accuracy": accuracy, "model": path,
+                         "test_images": len(splits.y_test)})
+    print(f"test: accuracy {accuracy:.4f} on {len(splits.y_test)} images")
+
+
+def search(config, splits):
+    from apps.search import run_search
+
+    rows, table = run_search(config, splits, config.run_dir)
+    print(table)
+    print(f"search: results, best model and TensorBoard logs in {config.run_dir}")
