@@ -28,11 +28,11 @@ def make_parser():
         sub.add_argument("--seed", type=int, default=0, help="seed of data splits and weights")
         sub.add_argument("--run_dir", type=str, default=os.path.join("runs", name),
                          help="folder of the run's outputs")
-        sub.add_dataclass_arguments(DataConfig, "data")
-        sub.add_dataclass_arguments(ModelConfig, "model")
-        sub.add_dataclass_arguments(TrainConfig, "train")
+        sub.add_class_arguments(DataConfig, "data")
+        sub.add_class_arguments(ModelConfig, "model")
+        sub.add_class_arguments(TrainConfig, "train")
         if name == "search":
-            sub.add_dataclass_arguments(SearchConfig, "search")
+            sub.add_class_arguments(SearchConfig, "search")
             sub.add_argument("--fresh", type=bool, default=False,
                              help="start over instead of resuming (same as search.fresh)")
         if name == "test":

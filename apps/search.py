@@ -170,6 +170,10 @@ def make_tuner(search, hypermodel, run_dir, seed, epochs):
     else:
         kwargs["max_trials"] = max_trials
     tuner = cls(**kwargs)
+    if search.tuner != "hyperband":
+        # A reloaded oracle keeps its old limit: the config's value wins, so a
+        # resumed search can also be extended.
+        tuner.oracle.max_trials = max_trials
     tuner._total_trials = min(max_trials, grid_size) if search.tuner == "grid" else max_trials
     tuner._started = time.perf_counter()
     tuner._finished_here = 0
@@ -200,7 +204,8 @@ def write_results(rows, run_dir, space_keys):
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         for row in rows:
-            writer.writerow({c: _cell(row.get(c)) for c in columns})
+            writer.writerow({c: "none" if row.get(c) is None else row.get(c)
+                             for c in columns})
     os.replace(csv_path + ".tmp", csv_path)
     lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
     for row in rows:

@@ -1,0 +1,259 @@
+"""se-tune: fit, test and search on tiny data, every data module, bad input."""
+
+import csv
+import json
+import os
+import pickle
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+
+pytest.importorskip("keras_tuner")
+
+from apps import cli  # noqa: E402
+
+TINY = [
+    "--data.name", "synthetic", "--data.image_size", "8", "--data.num_samples", "96",
+    "--data.num_classes", "3", "--data.batch_size", "16",
+    "--model.kwargs", '{"depth": 20}', "--train.epochs", "1", "--train.verbose", "0",
+]
+
+
+def run(argv, capsys=None):
+    code = cli.main(argv)
+    return code
+
+
+def test_fit_then_test_with_config_file_and_override(tmp_path, capsys):
+    config = tmp_path / "fit.yaml"
+    config.write_text(
+        "data:\n  name: synthetic\n  image_size: 8\n  num_samples: 96\n"
+        "  num_classes: 3\n  batch_size: 16\n"
+        "model:\n  name: CifarSEResNet\n  se_ratio: 4\n  kwargs: {depth: 20}\n"
+        "train:\n  epochs: 2\n  verbose: 0\n  optimizer: adamw\n  learning_rate: 0.01\n"
+    )
+    run_dir = tmp_path / "run"
+    assert cli.main(["fit", "--config", str(config), "--model.se_ratio", "8",
+                     "--run_dir", str(run_dir)]) == 0
+    resolved = (run_dir / "config.yaml").read_text()
+    assert "se_ratio: 8" in resolved and "optimizer: adamw" in resolved
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["seed"] == 0 and "keras" in meta["versions"]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["epochs"] == 2 and 0 <= summary["best_val_accuracy"] <= 1
+    assert any(f.startswith("events.out.tfevents") for f in os.listdir(run_dir / "tb"))
+    import keras
+    model = keras.saving.load_model(run_dir / "model.keras")
+    assert model.get_layer("conv2_block1_se").units is None
+    assert model.get_layer("conv2_block1_se").ratio == 8
+    capsys.readouterr()
+    assert cli.main(["test", "--config", str(config), "--run_dir", str(run_dir)]) == 0
+    assert "test: accuracy" in capsys.readouterr().out
+    assert 0 <= json.loads((run_dir / "test.json").read_text())["test_accuracy"] <= 1
+
+
+def test_print_config(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["search", "--model.se_ratio", "4", "--print_config"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "se_ratio: 4" in out and "tuner: grid" in out
+
+
+def _search_args(run_dir, extra=()):
+    return ["search", *TINY, "--run_dir", str(run_dir),
+            "--search.space", '{"se_ratio": [4, null]}', *extra]
+
+
+def _read_rows(run_dir):
+    with open(run_dir / "results.csv") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.slow
+def test_search_outputs_and_resume(tmp_path, capsys):
+    run_dir = tmp_path / "search"
+    argv = _search_args(run_dir, ["--train.epochs", "3"])
+    # A search killed during its second trial...
+    proc = subprocess.Popen([sys.executable, "-m", "apps.cli", *argv],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = run_dir / "trials" / "trial_0" / "model.keras"
+    deadline = time.time() + 300
+    while not (run_dir / "tuner" / "trial_1").exists() and time.time() < deadline:
+        assert proc.poll() is None, "the search ended before it could be killed"
+        time.sleep(0.2)
+    proc.kill()
+    proc.wait()
+    assert first.exists()
+    stamp = first.stat().st_mtime_ns
+    # ...resumes with the same command: the finished trial is kept, not rerun.
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "Trial 2 of 2: se_ratio=none" in out
+    assert "Trial 1 of 2" not in out
+    assert first.stat().st_mtime_ns == stamp
+    rows = _read_rows(run_dir)
+    assert [r["se_ratio"] for r in rows] == ["4", "none"]
+    assert all(r["status"] == "COMPLETED" for r in rows)
+    assert int(rows[0]["params"]) > int(rows[1]["params"])
+    assert "| trial | se_ratio | params |" in (run_dir / "results.md").read_text()
+    best = json.loads((run_dir / "best_hyperparameters.json").read_text())
+    assert best["se_ratio"] in (4, None)
+    assert (run_dir / "best_model.keras").stat().st_size > 0
+    from PIL import Image
+    with Image.open(run_dir / "accuracy_vs_ratio.png") as im:
+        assert im.size[0] > 100
+    # --fresh starts over.
+    assert cli.main(_search_args(run_dir, ["--search.max_trials", "1", "--fresh"])) == 0
+    assert first.stat().st_mtime_ns != stamp
+    assert len(_read_rows(run_dir)) == 1
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _post(url, body):
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+@pytest.mark.slow
+def test_tensorboard_serves_hparams_and_scalars(tmp_path):
+    run_dir = tmp_path / "search"
+    assert cli.main(_search_args(run_dir, ["--train.epochs", "2"])) == 0
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tensorboard.main", "--logdir", str(run_dir / "tb"),
+         "--host", "127.0.0.1", "--port", str(port), "--reload_interval", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        groups = None
+        for _ in range(60):
+            try:
+                experiment = _post(base + "/data/plugin/hparams/experiment",
+                                   {"experimentName": ""})
+                groups = _post(base + "/data/plugin/hparams/session_groups", {
+                    "experimentName": "", "startIndex": 0, "sliceSize": 100,
+                    "allowedStatuses": ["STATUS_SUCCESS", "STATUS_UNKNOWN"],
+                    "colParams": [],
+                })
+                if len(groups.get("sessionGroups", [])) == 2:
+                    break
+            except OSError:
+                pass
+            time.sleep(1)
+        assert groups is not None, "tensorboard did not answer"
+        assert [h["name"] for h in experiment["hparamInfos"]] == ["se_ratio"]
+        sessions = {g["name"]: g for g in groups["sessionGroups"]}
+        assert set(sessions) == {"trial_0", "trial_1"}
+        ratios = sorted(g["hparams"]["se_ratio"] for g in sessions.values())
+        assert ratios == [0.0, 4.0]  # 0 is the network without SE
+        for group in sessions.values():
+            assert group["metricValues"][0]["name"]["tag"] == "hparams/best_val_accuracy"
+        with urllib.request.urlopen(
+            base + "/data/plugin/scalars/scalars?run=trial_0&tag=epoch/loss", timeout=10
+        ) as response:
+            series = json.loads(response.read())
+        assert [point[1] for point in series] == [1, 2]
+        with urllib.request.urlopen(base + "/data/plugin/histograms/tags", timeout=10) as r:
+            tags = json.loads(r.read())
+        assert "gates/conv2_block1_se" in tags["trial_0"]
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def _write_cifar10(folder, n=6):
+    rng = np.random.default_rng(0)
+    os.makedirs(folder)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {b"data": rng.integers(0, 255, size=(n, 3072), dtype=np.uint8),
+                 b"labels": list(rng.integers(0, 10, size=n))}
+        with open(os.path.join(folder, name), "wb") as f:
+            pickle.dump(batch, f)
+
+
+def test_cifar_format_folder(tmp_path):
+    from apps.data import DataConfig, load_data
+
+    _write_cifar10(tmp_path / "cifar")
+    splits = load_data(DataConfig(name="cifar10", data_dir=str(tmp_path / "cifar")), 0)
+    assert splits.input_shape == (32, 32, 3)
+    assert len(splits.x_train) + len(splits.x_val) == 30 and len(splits.x_test) == 6
+    assert 0 <= splits.x_train.min() and splits.x_train.max() <= 1
+
+
+def test_image_folder_and_fit(tmp_path):
+    from PIL import Image
+
+    for label, color in (("cat", 40), ("dog", 220)):
+        os.makedirs(tmp_path / "images" / label)
+        for i in range(8):
+            Image.new("RGB", (12, 10), (color, i * 10, 0)).save(
+                tmp_path / "images" / label / f"{i}.png")
+    argv = ["fit", "--data.name", "folder", "--data.data_dir", str(tmp_path / "images"),
+            "--data.image_size", "8", "--data.batch_size", "4", "--train.epochs", "1",
+            "--train.verbose", "0", "--run_dir", str(tmp_path / "run")]
+    assert cli.main(argv) == 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["epochs"] == 1
+
+
+def test_digits_is_the_default_dataset():
+    from apps.data import DataConfig, load_data
+
+    splits = load_data(DataConfig(), 0)
+    assert splits.input_shape == (8, 8, 1) and splits.num_classes == 10
+    total = len(splits.x_train) + len(splits.x_val) + len(splits.x_test)
+    assert total == 1797
+    again = load_data(DataConfig(), 0)
+    np.testing.assert_array_equal(splits.y_val, again.y_val)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["fit", "--config", "/no/such.yaml"], "/no/such.yaml"),
+    (["fit", "--config", "BAD_YAML"], "parsing config"),
+    (["fit", "--train.no_such_key", "1"], "no_such_key"),
+    (["fit", "--train.optimizer", "adagrad"], "adagrad"),
+    (["fit", "--model.name", "VGG16", *TINY[:10]], "VGG16"),
+    (["fit", "--data.name", "mnist"], "mnist"),
+    (["fit", "--data.name", "cifar10", "--data.data_dir", "EMPTY_DIR"], "data_batch_1"),
+    (["fit", "--data.name", "folder", "--data.data_dir", "EMPTY_DIR"], "data_dir"),
+    (["search", *TINY, "--search.space", '{"colour": [1, 2]}'], "colour"),
+    ([], "command"),
+])
+def test_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys):
+    bad_yaml = tmp_path / "bad.yaml"
+    bad_yaml.write_text("model: [unclosed\n  se_ratio: : 3\n")
+    (tmp_path / "empty").mkdir()
+    argv = [str(bad_yaml) if a == "BAD_YAML" else a for a in argv]
+    argv = [str(tmp_path / "empty") if a == "EMPTY_DIR" else a for a in argv]
+    argv += ["--run_dir", str(tmp_path / "run")] if argv else []
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("se-tune: error:") and message in err
+
+
+def test_console_script_exit_code(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "apps.cli", "fit", "--data.name", "mnist"],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        line for line in result.stderr.strip().splitlines() if "mnist" in line
+    ]
