@@ -1,7 +1,8 @@
 """keras_se: Squeeze-and-Excitation blocks and networks for Keras 3."""
 
 from keras_se import convert, layers, models, utils
+from keras_se.retrofit import retrofit
 from keras_se.layers import SqueezeExcite
 from keras_se.version import __version__
 
-__all__ = ["SqueezeExcite", "convert", "layers", "models", "utils", "__version__"]
+__all__ = ["SqueezeExcite", "retrofit", "convert", "layers", "models", "utils", "__version__"]

@@ -18,6 +18,9 @@ BUILDERS = [
     (models.SEResNeXt101, {}, (32, 32, 3), 33),
     (models.CifarSEResNet, {"depth": 20}, (16, 16, 3), 9),
     (models.CifarSEResNet, {"depth": 164}, (16, 16, 3), 54),
+    (models.SEInceptionV3, {}, (75, 75, 3), 11),
+    (models.SEInceptionResNetV2, {}, (75, 75, 3), 40),
+    (models.SEBNInception, {}, (32, 32, 3), 10),
 ]
 
 

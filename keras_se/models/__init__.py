@@ -1,6 +1,8 @@
 """Network builders of keras_se, with the keras.applications contract."""
 
+from keras_se.models.bn_inception import SEBNInception
 from keras_se.models.cifar_resnet import CifarSEResNet
+from keras_se.models.inception import SEInceptionResNetV2, SEInceptionV3
 from keras_se.models.resnet import (
     SEResNet18,
     SEResNet34,
@@ -20,6 +22,9 @@ BUILDERS = {
     "SEResNeXt50": SEResNeXt50,
     "SEResNeXt101": SEResNeXt101,
     "CifarSEResNet": CifarSEResNet,
+    "SEInceptionV3": SEInceptionV3,
+    "SEInceptionResNetV2": SEInceptionResNetV2,
+    "SEBNInception": SEBNInception,
 }
 
 __all__ = list(BUILDERS) + ["BUILDERS"]

@@ -1,0 +1,190 @@
+"""Insert SE blocks into an existing functional Keras model."""
+
+import keras
+import numpy as np
+
+from keras_se.layers import ScaledResidual, SqueezeExcite
+
+# sigmoid(10) = 0.99995: gates start this close to 1 with identity_init.
+IDENTITY_GATE_BIAS = 10.0
+
+
+def _is_scaled_residual(layer):
+    return isinstance(layer, ScaledResidual) or type(layer).__name__ == "CustomScaleLayer"
+
+
+def _is_residual_add(layer):
+    return (isinstance(layer, keras.layers.Add) and _single_call(layer)
+            and len(layer.input) == 2)
+
+
+def _is_graph_model(model):
+    try:
+        return bool(model.inputs) and bool(model.outputs) and bool(model.operations)
+    except (AttributeError, ValueError):
+        return False
+
+
+def _single_call(layer):
+    try:
+        layer.input
+        return True
+    except (AttributeError, ValueError):
+        return False
+
+
+def retrofit(
+    model,
+    se_ratio=16,
+    where="auto",
+    identity_init=False,
+    se_kwargs=None,
+    name=None,
+    allow_none=False,
+):
+    """A new functional model with SE blocks inserted into `model`.
+
+    With `where="auto"`, SE goes on the residual branch just before each
+    residual addition (`Add` of two tensors, or Inception-ResNet's scaled
+    addition), as the paper's standard integration; a model without residual
+    additions gets SE after each inception-style `Concatenate` (one that does
+    not only feed another Concatenate). `where` may also be a callable
+    `where(layer) -> bool`: SE is then added after the output of each layer it
+    picks. Every original weight is copied; the SE blocks are new.
+
+    The SE block after `conv3_block2_add`'s residual is named
+    `conv3_block2_se`; after another layer `L`, `L_se`. So
+    `retrofit(SEResNet50(se_ratio=None))` has the structure and parameter count
+    of `SEResNet50()`.
+
+    Args:
+        model: a functional or Sequential `keras.Model`.
+        se_ratio: the reduction ratio of the new SE blocks.
+        where: `"auto"` or a callable that picks layers.
+        identity_init: start every gate near 1 (expand kernel 0, expand bias
+            10, gates 0.99995) so that the new model's output stays close to
+            the original's (within about 1e-3 relative on ResNet50).
+        se_kwargs: further `SqueezeExcite` arguments.
+        name: the new model's name (default: the old one with `_se`).
+        allow_none: return a plain copy instead of an error when `where` picks
+            no layer.
+
+    Returns:
+        A new `keras.Model`.
+
+    Example:
+
+    >>> base = keras.applications.ResNet50(weights=None)
+    >>> model = keras_se.retrofit(base, se_ratio=16, identity_init=True)
+    """
+    if not isinstance(model, keras.Model) or not _is_graph_model(model):
+        raise ValueError(
+            "retrofit needs a functional or Sequential keras.Model (subclassed "
+            "models have no graph to edit). "
+            f"Received: model={type(model).__name__}"
+        )
+    if where != "auto" and not callable(where):
+        raise ValueError(
+            f"`where` must be 'auto' or a callable. Received: where={where!r}"
+        )
+    se_kwargs = dict(se_kwargs or {})
+    residual_layers = {
+        id(layer) for layer in model.layers
+        if _is_scaled_residual(layer) or _is_residual_add(layer)
+    }
+    concat_layers = set()
+    if where == "auto" and not residual_layers:
+        concat_layers = _inception_concatenations(model)
+    if where == "auto" and not residual_layers and not concat_layers:
+        raise ValueError(
+            "retrofit found no place to insert SE: the model has no residual "
+            "addition and no inception-style Concatenate; pass `where`. "
+            f"Received: model={model.name!r}"
+        )
+    producers = {id(layer.output): layer for layer in model.layers if _single_call(layer)}
+    block_names = {
+        layer.name: _block_name(layer, producers) for layer in model.layers
+        if id(layer) in residual_layers
+    }
+    depth = {}
+    inserted = []
+
+    def tensor_depth(tensor):
+        return depth.get(id(tensor), 0)
+
+    def make_se(base_name):
+        se = SqueezeExcite(ratio=se_ratio, name=base_name + "_se", **se_kwargs)
+        inserted.append(se)
+        return se
+
+    def call_function(layer, *args, **kwargs):
+        original = by_name.get(layer.name)
+        if where == "auto" and id(original) in residual_layers:
+            pair = list(args[0])
+            # The residual branch is the longer path (or the scaled one).
+            i = 1 if _is_scaled_residual(layer) or tensor_depth(pair[1]) >= tensor_depth(
+                pair[0]) else 0
+            pair[i] = make_se(block_names[original.name])(pair[i])
+            outputs = layer(pair, *args[1:], **kwargs)
+        else:
+            outputs = layer(*args, **kwargs)
+            if (where == "auto" and id(original) in concat_layers) or (
+                    where != "auto" and where(original)):
+                outputs = make_se(layer.name)(outputs)
+        d = 1 + max([tensor_depth(t) for t in keras.tree.flatten(args)] or [0])
+        for t in keras.tree.flatten(outputs):
+            depth[id(t)] = d
+        return outputs
+
+    renamed = {layer.name: block_names[layer.name] for layer in model.layers
+               if type(layer).__name__ == "CustomScaleLayer"}
+    by_name = {renamed.get(layer.name, layer.name): layer for layer in model.layers}
+    def clone_layer(layer):
+        if type(layer).__name__ == "CustomScaleLayer":
+            # keras.applications' private class is not serializable: use ours.
+            return ScaledResidual(layer.scale, name=renamed[layer.name])
+        return layer.__class__.from_config(layer.get_config())
+
+    new = keras.models.clone_model(
+        model, clone_function=clone_layer, call_function=call_function
+    )
+    if not inserted and not allow_none:
+        raise ValueError(
+            "retrofit found no place to insert SE: `where` picked no layer. "
+            f"Received: where={where!r}"
+        )
+    for layer in model.layers:
+        if layer.weights:
+            new.get_layer(layer.name).set_weights(layer.get_weights())
+    if identity_init:
+        for se in inserted:
+            se.expand_kernel.assign(np.zeros(se.expand_kernel.shape, "float32"))
+            if se.use_bias:
+                se.expand_bias.assign(
+                    np.full(se.expand_bias.shape, IDENTITY_GATE_BIAS, "float32"))
+    return keras.Model(new.inputs, new.outputs, name=name or f"{model.name}_se")
+
+
+def _block_name(layer, producers):
+    """`conv3_block2` for `conv3_block2_add`; for an unnamed scaled addition,
+    the residual conv's block (`block17_3` for `block17_3_conv`)."""
+    if layer.name.endswith("_add"):
+        return layer.name[: -len("_add")]
+    if type(layer).__name__ == "CustomScaleLayer" or isinstance(layer, ScaledResidual):
+        residual = producers.get(id(layer.input[1]))
+        if residual is not None and residual.name.endswith("_conv"):
+            return residual.name[: -len("_conv")]
+    return layer.name
+
+
+def _inception_concatenations(model):
+    concats = [layer for layer in model.layers
+               if isinstance(layer, keras.layers.Concatenate) and _single_call(layer)
+               and len(layer.output.shape) >= 3]
+    outputs = {id(layer.output): layer for layer in concats}
+    feeds_concat_only = set()
+    for layer in concats:
+        for t in keras.tree.flatten(layer.input):
+            if id(t) in outputs:
+                feeds_concat_only.add(id(outputs[id(t)]))
+    return {id(layer) for layer in concats} - feeds_concat_only
