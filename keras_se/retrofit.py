@@ -145,8 +145,10 @@ def retrofit(
             return ScaledResidual(layer.scale, name=renamed[layer.name])
         return layer.__class__.from_config(layer.get_config())
 
+    # The new graph starts from the original input tensors (kept as they are).
     new = keras.models.clone_model(
-        model, clone_function=clone_layer, call_function=call_function
+        model, input_tensors=model.input, clone_function=clone_layer,
+        call_function=call_function,
     )
     if not inserted and not allow_none:
         raise ValueError(
@@ -162,7 +164,9 @@ def retrofit(
             if se.use_bias:
                 se.expand_bias.assign(
                     np.full(se.expand_bias.shape, IDENTITY_GATE_BIAS, "float32"))
-    return keras.Model(new.inputs, new.outputs, name=name or f"{model.name}_se")
+    unwrap = lambda tensors: tensors[0] if len(tensors) == 1 else tensors  # noqa: E731
+    return keras.Model(unwrap(new.inputs), unwrap(new.outputs),
+                       name=name or f"{model.name}_se")
 
 
 def _block_name(layer, producers):
