@@ -48,6 +48,9 @@ class TrainConfig:
         precision: auto (bf16 on a GPU that has it, else fp32), bf16, fp16, fp32.
         jit_compile: true, false or auto (Keras' choice).
         verbose: 0 silent, 1 Keras' progress bars, 2 one line an epoch.
+        distribution: none, mirrored (TensorFlow's MirroredStrategy over all
+            local devices) or data_parallel (Keras' JAX DataParallel over all
+            devices); set up inside each trial.
     """
 
     epochs: int = 10
@@ -62,6 +65,7 @@ class TrainConfig:
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
     jit_compile: Union[bool, Literal["auto"]] = "auto"
     verbose: int = 2
+    distribution: Literal["none", "mirrored", "data_parallel"] = "none"
 
 
 @dataclasses.dataclass
@@ -78,6 +82,15 @@ class SearchConfig:
         max_trials: trials to run (default: the grid's size, or 10).
         objective: the metric to maximize.
         fresh: start over instead of resuming the search in the run folder.
+        max_params: a trial whose model has more parameters fails (null: no limit).
+        max_consecutive_failures: the search stops after this many failed
+            trials in a row.
+        role: null (one process), chief or worker: keras-tuner's distributed
+            search over a shared run folder (the KERASTUNER_* variables work
+            too).
+        oracle_ip: the chief's address (127.0.0.1 unless told otherwise).
+        oracle_port: the chief's port.
+        tuner_id: this worker's name (default: tuner0 for the chief, worker-PID).
     """
 
     tuner: Literal["grid", "random", "bayesian", "hyperband"] = "grid"
@@ -87,3 +100,9 @@ class SearchConfig:
     max_trials: Optional[int] = None
     objective: str = "val_accuracy"
     fresh: bool = False
+    max_params: Optional[int] = None
+    max_consecutive_failures: int = 3
+    role: Optional[Literal["chief", "worker"]] = None
+    oracle_ip: str = "127.0.0.1"
+    oracle_port: int = 8000
+    tuner_id: Optional[str] = None

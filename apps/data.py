@@ -63,6 +63,47 @@ class Splits:
         return tuple(self.x_train.shape[1:])
 
 
+class EpochBatches:
+    """Batches in an order that depends only on (seed, epoch).
+
+    A run resumed at epoch k sees the same batches as an uninterrupted one.
+    Wrapped as a `keras.utils.PyDataset` by `as_dataset`.
+    """
+
+    def __init__(self, x, y, batch_size, seed, epoch=0):
+        self.x, self.y = x, y
+        self.batch_size = batch_size
+        self.seed = seed
+        self.set_epoch(epoch)
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+        self.order = np.random.default_rng([self.seed, epoch]).permutation(len(self.x))
+
+    def __len__(self):
+        return -(-len(self.x) // self.batch_size)
+
+    def batch(self, index):
+        idx = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        return self.x[idx], self.y[idx]
+
+
+def as_dataset(batches):
+    import keras
+
+    class _Dataset(keras.utils.PyDataset):
+        def __len__(self):
+            return len(batches)
+
+        def __getitem__(self, index):
+            return batches.batch(index)
+
+        def on_epoch_end(self):
+            batches.set_epoch(batches.epoch + 1)
+
+    return _Dataset()
+
+
 def load_data(config, seed):
     """Loads `config.name` and splits it with `seed`."""
     if not 0 < config.val_fraction < 1 or not 0 <= config.test_fraction < 1:

@@ -3,3 +3,7 @@
 
 class UsageError(Exception):
     """Bad input from the user: the CLI prints one line and exits with 2."""
+
+
+class TrialFailure(Exception):
+    """A run that cannot finish (NaN loss, out of memory, too large a model)."""

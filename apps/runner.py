@@ -56,8 +56,16 @@ def test(config, splits):
 
 
 def search(config, splits):
-    from apps.search import run_search
+    from apps.search import SearchStopped, run_search
 
-    rows, table = run_search(config, splits, config.run_dir)
+    from apps import locking
+
+    try:
+        rows, table = run_search(config, splits, config.run_dir)
+    except SearchStopped as stopped:
+        print(stopped)
+        raise SystemExit(1)
+    finally:
+        locking.release_all()
     print(table)
     print(f"search: results, best model and TensorBoard logs in {config.run_dir}")

@@ -13,13 +13,13 @@ import keras
 import keras_tuner as kt
 import numpy as np
 
-from apps import tensorboard_logging, training
+from apps import checkpoint, faults, locking, tensorboard_logging, training
 from apps.config import ModelConfig, TrainConfig
-from apps.errors import UsageError
+from apps.errors import TrialFailure, UsageError
 
 SE_LAYER_ARGS = ("squeeze", "gate", "activation", "divisor", "min_units", "use_bias")
 RESULT_COLUMNS = ("trial", "status", "params", "macs", "best_val_accuracy", "epochs",
-                  "seconds_per_epoch", "images_per_second")
+                  "seconds_per_epoch", "images_per_second", "reason")
 
 
 def _encode_values(key, values):
@@ -69,9 +69,12 @@ def apply_hyperparameters(values, model_config, train_config):
 class SEHyperModel(kt.HyperModel):
     """Builds and trains a keras_se model for each trial's hyperparameters."""
 
-    def __init__(self, model_config, train_config, data_config, splits, space, run_dir,
-                 seed):
+    def __init__(self, model_config, train_config, data_config, splits, search_config,
+                 run_dir, seed):
         super().__init__(name="se_hypermodel")
+        space = search_config.space
+        self.search_config = search_config
+        self.resume = None
         self.model_config = model_config
         self.train_config = train_config
         self.data_config = data_config
@@ -91,27 +94,66 @@ class SEHyperModel(kt.HyperModel):
             values[key] = _decode_value(hp.Choice(key, choices, ordered=False), choices)
         return values, *apply_hyperparameters(values, self.model_config, self.train_config)
 
+    def trial_dir(self):
+        return os.path.join(self.run_dir, "trials", f"trial_{self.trial_id}")
+
     def build(self, hp):
         _, model_config, train_config = self.configs(hp)
-        model, self.stats = training.prepare_model(
-            model_config, train_config, self.data_config, self.splits, self.seed
-        )
+        os.makedirs(self.trial_dir(), exist_ok=True)
+        training.set_distribution(train_config.distribution)
+        self.resume = checkpoint.load_checkpoint(self.trial_dir())
+        if self.resume is not None:
+            model, state = self.resume
+            with open(os.path.join(self.trial_dir(), "stats.json")) as f:
+                self.stats = json.load(f)
+            print(f"Resuming trial {self.trial_id} after epoch {state['epoch']}", flush=True)
+            return model
+        try:
+            faults.hit("oom")
+            model, self.stats = training.prepare_model(
+                model_config, train_config, self.data_config, self.splits, self.seed
+            )
+        except Exception as error:  # noqa: BLE001 - classified, then re-raised
+            if training.is_out_of_memory(error):
+                self._fail(f"out of memory while building: {error}")
+            raise
+        limit = self.search_config.max_params
+        if limit and self.stats["params"] > limit:
+            self._fail(f"model has {self.stats['params']} parameters, over "
+                       f"search.max_params={limit}")
+        training.write_json(os.path.join(self.trial_dir(), "stats.json"), self.stats)
         return model
+
+    def _fail(self, reason, values=None):
+        training.write_json(
+            os.path.join(self.trial_dir(), "summary.json"),
+            {"status": "FAILED", "reason": reason, "hyperparameters": values},
+        )
+        print(f"Trial {self.trial_id} failed: {reason}", flush=True)
+        raise kt.errors.FailedTrialError(reason)
 
     def fit(self, hp, model, *args, callbacks=(), **kwargs):
         values, _, train_config = self.configs(hp)
         if "epochs" in kwargs:  # Hyperband sets the epochs of each bracket
             train_config.epochs = kwargs["epochs"]
-        trial_dir = os.path.join(self.run_dir, "trials", f"trial_{self.trial_id}")
-        os.makedirs(trial_dir, exist_ok=True)
-        history, summary = training.fit_model(
-            model, self.stats, train_config, self.data_config, self.splits,
-            logdir=os.path.join(self.run_dir, "tb", f"trial_{self.trial_id}"),
-            hparams={k: hp.get(k) for k in self.space}, callbacks=list(callbacks),
-        )
+        initial_epoch, prior = 0, None
+        if self.resume is not None:
+            initial_epoch, prior = self.resume[1]["epoch"], self.resume[1]["history"]
+        try:
+            history, summary = training.fit_model(
+                model, self.stats, train_config, self.data_config, self.splits,
+                logdir=os.path.join(self.run_dir, "tb", f"trial_{self.trial_id}"),
+                seed=self.seed, hparams={k: hp.get(k) for k in self.space},
+                callbacks=list(callbacks), checkpoint_folder=self.trial_dir(),
+                initial_epoch=initial_epoch, prior_history=prior,
+            )
+        except TrialFailure as failure:
+            self._fail(str(failure), values)
+        summary["status"] = "COMPLETED"
         summary["hyperparameters"] = values
-        training.write_json(os.path.join(trial_dir, "summary.json"), summary)
-        model.save(os.path.join(trial_dir, "model.keras"))
+        model.save(os.path.join(self.trial_dir(), "model.keras"))
+        training.write_json(os.path.join(self.trial_dir(), "summary.json"), summary)
+        checkpoint.clear_checkpoint(self.trial_dir())
         return history
 
 
@@ -121,9 +163,10 @@ class _ReportingMixin:
     def on_trial_begin(self, trial):
         super().on_trial_begin(trial)
         self.hypermodel.trial_id = trial.trial_id
-        done = [t for t in self.oracle.trials.values()
-                if t.status in ("COMPLETED", "FAILED")]
-        index = len(done) + 1
+        trials = getattr(self.oracle, "trials", None)  # workers see no list
+        done = [t for t in (trials or {}).values()
+                if t.status in ("COMPLETED", "FAILED") and t.trial_id != trial.trial_id]
+        index = len(done) + 1 if trials is not None else f"#{trial.trial_id}"
         total = self._total_trials
         elapsed = time.perf_counter() - self._started
         eta = ""
@@ -169,6 +212,7 @@ def make_tuner(search, hypermodel, run_dir, seed, epochs):
         kwargs["max_epochs"] = epochs
     else:
         kwargs["max_trials"] = max_trials
+    kwargs["max_consecutive_failed_trials"] = search.max_consecutive_failures
     tuner = cls(**kwargs)
     if search.tuner != "hyperband":
         # A reloaded oracle keeps its old limit: the config's value wins, so a
@@ -184,17 +228,24 @@ def collect_results(tuner, run_dir):
     rows = []
     trials = sorted(tuner.oracle.trials.values(), key=lambda t: t.trial_id)
     for trial in trials:
-        path = os.path.join(run_dir, "trials", f"trial_{trial.trial_id}", "summary.json")
-        summary = {}
-        if os.path.exists(path):
-            with open(path) as f:
-                summary = json.load(f)
+        folder = os.path.join(run_dir, "trials", f"trial_{trial.trial_id}")
+        summary = _read_json(os.path.join(folder, "summary.json"))
+        summary = {**_read_json(os.path.join(folder, "stats.json")), **summary}
         values = tuner.hypermodel.values(trial.hyperparameters)
         row = {"trial": trial.trial_id, "status": trial.status, **values}
         for key in RESULT_COLUMNS[2:]:
             row[key] = summary.get(key)
+        if trial.status != "COMPLETED" and not row["reason"] and trial.message:
+            row["reason"] = trial.message.strip().splitlines()[-1]
         rows.append(row)
     return rows
+
+
+def _read_json(path):
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
 
 
 def write_results(rows, run_dir, space_keys):
@@ -255,14 +306,42 @@ def plot_ratio(rows, path):
     plt.close(fig)
 
 
+def _distributed_role(search):
+    """Sets keras-tuner's KERASTUNER_* variables from the config; returns the role."""
+    if search.role is not None:
+        tuner_id = "chief" if search.role == "chief" else (
+            search.tuner_id or f"worker-{os.getpid()}")
+        os.environ.update({
+            "KERASTUNER_TUNER_ID": tuner_id,
+            "KERASTUNER_ORACLE_IP": search.oracle_ip,
+            "KERASTUNER_ORACLE_PORT": str(search.oracle_port),
+        })
+    if "KERASTUNER_ORACLE_IP" not in os.environ:
+        return None
+    return "chief" if os.environ.get("KERASTUNER_TUNER_ID") == "chief" else "worker"
+
+
 def run_search(config, splits, run_dir):
     """Runs (or resumes) the search and writes its reports; returns the rows."""
+    role = _distributed_role(config.search)
+    if role == "worker":
+        locking.acquire(run_dir, f"worker-{os.environ['KERASTUNER_TUNER_ID']}")
+    else:
+        locking.acquire(run_dir, "search")
     hypermodel = SEHyperModel(
-        config.model, config.train, config.data, splits, config.search.space, run_dir,
+        config.model, config.train, config.data, splits, config.search, run_dir,
         config.seed,
     )
     tuner = make_tuner(config.search, hypermodel, run_dir, config.seed, config.train.epochs)
-    tuner.search(verbose=0)
+    stopped = None
+    try:
+        tuner.search(verbose=0)
+    except RuntimeError as error:
+        if "consecutive failures" not in str(error):
+            raise
+        stopped = str(error).splitlines()[0]
+    if role == "worker":
+        return [], f"worker {os.environ['KERASTUNER_TUNER_ID']}: no trial left\n"
     rows = collect_results(tuner, run_dir)
     keys = list(config.search.space)
     table = write_results(rows, run_dir, keys)
@@ -277,7 +356,8 @@ def run_search(config, splits, run_dir):
     if completed:
         best = max(completed, key=lambda r: r["best_val_accuracy"])
         trial_dir = os.path.join(run_dir, "trials", f"trial_{best['trial']}")
-        best_model = keras.saving.load_model(os.path.join(trial_dir, "model.keras"))
+        best_model = keras.saving.load_model(
+            os.path.join(trial_dir, "model.keras"), safe_mode=True)
         best_model.save(os.path.join(run_dir, "best_model.keras"))
         training.write_json(
             os.path.join(run_dir, "best_hyperparameters.json"),
@@ -286,4 +366,10 @@ def run_search(config, splits, run_dir):
         )
         if "se_ratio" in keys:
             plot_ratio(rows, os.path.join(run_dir, "accuracy_vs_ratio.png"))
+    if stopped:
+        raise SearchStopped(f"{table}\nsearch stopped: {stopped}")
     return rows, table
+
+
+class SearchStopped(Exception):
+    """The search ended early (too many consecutive failed trials)."""

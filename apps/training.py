@@ -12,7 +12,10 @@ import keras
 import numpy as np
 
 import keras_se
-from apps.errors import UsageError
+from apps import faults
+from apps.checkpoint import EpochCheckpoint
+from apps.data import EpochBatches, as_dataset
+from apps.errors import TrialFailure, UsageError
 from apps.tensorboard_logging import TensorBoardLogger
 
 PRECISION_POLICIES = {"bf16": "mixed_bfloat16", "fp16": "mixed_float16", "fp32": "float32"}
@@ -110,6 +113,40 @@ def augmentation(input_shape):
     )
 
 
+def set_distribution(kind):
+    """Sets up multi-device training (call inside each trial: keras-tuner clears
+    the session before a trial, which drops a distribution set earlier)."""
+    backend = keras.config.backend()
+    if kind == "none":
+        if backend == "jax":
+            keras.distribution.set_distribution(None)
+        return
+    if kind == "data_parallel":
+        if backend != "jax":
+            raise UsageError(
+                "train.distribution=data_parallel needs the JAX backend. "
+                f"Received: backend {backend!r}"
+            )
+        keras.distribution.set_distribution(keras.distribution.DataParallel())
+        return
+    if backend != "tensorflow":
+        raise UsageError(
+            "train.distribution=mirrored needs the TensorFlow backend. "
+            f"Received: backend {backend!r}"
+        )
+
+
+def strategy_scope(kind):
+    """TensorFlow's MirroredStrategy scope for `mirrored`, else a no-op."""
+    import contextlib
+
+    if kind != "mirrored":
+        return contextlib.nullcontext()
+    import tensorflow as tf
+
+    return tf.distribute.MirroredStrategy().scope()
+
+
 def one_hot(labels, num_classes):
     return np.eye(num_classes, dtype="float32")[labels]
 
@@ -125,37 +162,79 @@ def prepare_model(model_config, train, data_config, splits, seed):
     its cost (`model_stats` of the network without augmentation)."""
     keras.utils.set_random_seed(seed)
     set_precision(train.precision)
-    try:
-        model = build_model(model_config, splits.input_shape, splits.num_classes)
-        stats = keras_se.utils.model_stats(model)
-        if data_config.augment:
-            inputs = keras.Input(splits.input_shape)
-            model = keras.Model(
-                inputs, model(augmentation(splits.input_shape)(inputs)), name=model.name
-            )
-    finally:
-        keras.config.set_dtype_policy("float32")
-    steps = math.ceil(len(splits.x_train) / data_config.batch_size)
-    compile_model(model, train, steps)
+    set_distribution(train.distribution)
+    with strategy_scope(train.distribution):
+        try:
+            model = build_model(model_config, splits.input_shape, splits.num_classes)
+            stats = keras_se.utils.model_stats(model)
+            if data_config.augment:
+                inputs = keras.Input(splits.input_shape)
+                model = keras.Model(
+                    inputs, model(augmentation(splits.input_shape)(inputs)),
+                    name=model.name,
+                )
+        finally:
+            keras.config.set_dtype_policy("float32")
+        steps = math.ceil(len(splits.x_train) / data_config.batch_size)
+        compile_model(model, train, steps)
     return model, stats
 
 
-def fit_model(model, stats, train, data_config, splits, logdir, hparams=None,
-              callbacks=()):
-    """Fits a prepared model with TensorBoard logging; returns (history, summary)."""
+class FailOnNaN(keras.callbacks.Callback):
+    """Ends training with a TrialFailure when the loss turns NaN or infinite."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        faults.hit("train_batch")
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(float(loss)):
+            raise TrialFailure(f"loss became {float(loss)} at batch {batch + 1}")
+
+
+def is_out_of_memory(error):
+    text = f"{type(error).__name__}: {error}"
+    return isinstance(error, MemoryError) or any(
+        key in text for key in ("RESOURCE_EXHAUSTED", "OutOfMemory", "out of memory",
+                                "ResourceExhausted")
+    )
+
+
+def fit_model(model, stats, train, data_config, splits, logdir, seed, hparams=None,
+              callbacks=(), checkpoint_folder=None, initial_epoch=0, prior_history=None):
+    """Fits a prepared model with TensorBoard logging; returns (history, summary).
+
+    Batches come in an order fixed by (seed, epoch); with `checkpoint_folder`,
+    every epoch is checkpointed there, and `initial_epoch`/`prior_history`
+    continue a checkpointed run exactly.
+    """
     has_se = bool(keras_se.utils.se_layers(model))
     logger = TensorBoardLogger(
         logdir, len(splits.x_train),
         gate_images=splits.x_val[:64] if has_se else None, hparams=hparams,
     )
-    start = time.perf_counter()
-    history = model.fit(
+    all_callbacks = [FailOnNaN(), logger]
+    saver = None
+    if checkpoint_folder is not None:
+        saver = EpochCheckpoint(checkpoint_folder, prior_history)
+        all_callbacks.append(saver)
+    batches = EpochBatches(
         splits.x_train, one_hot(splits.y_train, splits.num_classes),
-        validation_data=(splits.x_val, one_hot(splits.y_val, splits.num_classes)),
-        batch_size=data_config.batch_size, epochs=train.epochs, shuffle=True,
-        verbose=train.verbose, callbacks=[logger, *callbacks],
+        data_config.batch_size, seed, epoch=initial_epoch,
     )
+    start = time.perf_counter()
+    try:
+        history = model.fit(
+            as_dataset(batches),
+            validation_data=(splits.x_val, one_hot(splits.y_val, splits.num_classes)),
+            initial_epoch=initial_epoch, epochs=train.epochs,
+            verbose=train.verbose, callbacks=[*all_callbacks, *callbacks],
+        )
+    except Exception as error:  # noqa: BLE001 - classified, then re-raised
+        if is_out_of_memory(error):
+            raise TrialFailure(f"out of memory: {str(error).splitlines()[0]}") from error
+        raise
     seconds = time.perf_counter() - start
+    full = saver.history if saver is not None else history.history
+    history.history = {k: list(v) for k, v in full.items()}
     epochs = len(history.history.get("loss", []))
     val_acc = history.history.get("val_accuracy", [float("nan")])
     # The first epoch includes compilation: report the steady state.
@@ -165,9 +244,8 @@ def fit_model(model, stats, train, data_config, splits, logdir, hparams=None,
         "macs": stats["macs"],
         "best_val_accuracy": float(np.nanmax(val_acc)),
         "epochs": epochs,
-        "seconds_per_epoch": seconds / max(1, epochs),
+        "seconds_per_epoch": seconds / max(1, epochs - initial_epoch),
         "images_per_second": float(np.median(steady)) if steady else 0.0,
-        "dtype_policy": model.dtype_policy.name if hasattr(model, "dtype_policy") else None,
     }
     return history, summary
 
@@ -175,7 +253,8 @@ def fit_model(model, stats, train, data_config, splits, logdir, hparams=None,
 def train_model(model_config, train, data_config, splits, logdir, seed, hparams=None):
     """Builds, compiles and fits one model; returns (model, history, summary)."""
     model, stats = prepare_model(model_config, train, data_config, splits, seed)
-    history, summary = fit_model(model, stats, train, data_config, splits, logdir, hparams)
+    history, summary = fit_model(model, stats, train, data_config, splits, logdir, seed,
+                                 hparams)
     summary["dtype_policy"] = PRECISION_POLICIES[resolve_precision(train.precision)]
     return model, history, summary
 

@@ -1,0 +1,34 @@
+"""Fault injection for the app's own crash tests.
+
+`SE_TUNE_FAULTS="checkpoint_write:2,train_batch:7"` makes the process kill
+itself with SIGKILL the 2nd time it is inside a checkpoint write, or at the 7th
+training batch; `oom:1` raises a simulated out-of-memory error at the first
+trial build. Unset (always, outside tests), it does nothing.
+"""
+
+import collections
+import os
+import signal
+
+_counts = collections.Counter()
+
+
+def _plan():
+    plan = {}
+    for item in filter(None, os.environ.get("SE_TUNE_FAULTS", "").split(",")):
+        point, _, count = item.partition(":")
+        plan[point.strip()] = int(count or 1)
+    return plan
+
+
+def hit(point):
+    """Marks one pass through `point`; acts when the plan says so."""
+    plan = _plan()
+    if point not in plan:
+        return
+    _counts[point] += 1
+    if _counts[point] != plan[point]:
+        return
+    if point == "oom":
+        raise MemoryError("simulated out of memory (RESOURCE_EXHAUSTED)")
+    os.kill(os.getpid(), signal.SIGKILL)
