@@ -144,7 +144,19 @@ def strategy_scope(kind):
         return contextlib.nullcontext()
     import tensorflow as tf
 
-    return tf.distribute.MirroredStrategy().scope()
+    devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+    return tf.distribute.MirroredStrategy([d.name for d in devices]).scope()
+
+
+def replicas(model):
+    """How many devices train the model in parallel."""
+    if keras.config.backend() == "tensorflow":
+        strategy = getattr(model, "distribute_strategy", None)
+        return getattr(strategy, "num_replicas_in_sync", 1)
+    distribution = keras.distribution.distribution()
+    if distribution is None:
+        return 1
+    return len(distribution.device_mesh.devices.reshape(-1))
 
 
 def one_hot(labels, num_classes):
@@ -206,10 +218,21 @@ def fit_model(model, stats, train, data_config, splits, logdir, seed, hparams=No
     every epoch is checkpointed there, and `initial_epoch`/`prior_history`
     continue a checkpointed run exactly.
     """
+    n_replicas = replicas(model)
+    x_train, y_train, x_val, y_val = splits.x_train, splits.y_train, splits.x_val, splits.y_val
+    if n_replicas > 1:
+        # Every batch is split evenly across the devices.
+        if data_config.batch_size % n_replicas:
+            raise UsageError(
+                f"data.batch_size must be a multiple of the {n_replicas} devices. "
+                f"Received: {data_config.batch_size}"
+            )
+        x_train, y_train = _trim(x_train, y_train, n_replicas)
+        x_val, y_val = _trim(x_val, y_val, n_replicas)
     has_se = bool(keras_se.utils.se_layers(model))
     logger = TensorBoardLogger(
         logdir, len(splits.x_train),
-        gate_images=splits.x_val[:64] if has_se else None, hparams=hparams,
+        gate_images=x_val[:64] if has_se else None, hparams=hparams,
     )
     all_callbacks = [FailOnNaN(), logger]
     saver = None
@@ -217,14 +240,14 @@ def fit_model(model, stats, train, data_config, splits, logdir, seed, hparams=No
         saver = EpochCheckpoint(checkpoint_folder, prior_history)
         all_callbacks.append(saver)
     batches = EpochBatches(
-        splits.x_train, one_hot(splits.y_train, splits.num_classes),
+        x_train, one_hot(y_train, splits.num_classes),
         data_config.batch_size, seed, epoch=initial_epoch,
     )
     start = time.perf_counter()
     try:
         history = model.fit(
             as_dataset(batches),
-            validation_data=(splits.x_val, one_hot(splits.y_val, splits.num_classes)),
+            validation_data=(x_val, one_hot(y_val, splits.num_classes)),
             initial_epoch=initial_epoch, epochs=train.epochs,
             verbose=train.verbose, callbacks=[*all_callbacks, *callbacks],
         )
@@ -246,8 +269,14 @@ def fit_model(model, stats, train, data_config, splits, logdir, seed, hparams=No
         "epochs": epochs,
         "seconds_per_epoch": seconds / max(1, epochs - initial_epoch),
         "images_per_second": float(np.median(steady)) if steady else 0.0,
+        "replicas": n_replicas,
     }
     return history, summary
+
+
+def _trim(x, y, multiple):
+    n = len(x) - len(x) % multiple
+    return x[:n], y[:n]
 
 
 def train_model(model_config, train, data_config, splits, logdir, seed, hparams=None):
