@@ -21,6 +21,11 @@ def _plan():
     return plan
 
 
+def reset():
+    """Counts start again (at the start of each command)."""
+    _counts.clear()
+
+
 def hit(point):
     """Marks one pass through `point`; acts when the plan says so."""
     plan = _plan()

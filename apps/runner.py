@@ -4,11 +4,12 @@ import os
 
 import keras
 
-from apps import data, training
+from apps import data, faults, training
 from apps.errors import UsageError
 
 
 def run(command, cfg, parser):
+    faults.reset()
     os.makedirs(cfg.run_dir, exist_ok=True)
     with open(os.path.join(cfg.run_dir, "config.yaml"), "w") as f:
         f.write(parser.dump(cfg, skip_check=True))

@@ -99,6 +99,9 @@ class SEHyperModel(kt.HyperModel):
 
     def build(self, hp):
         _, model_config, train_config = self.configs(hp)
+        if self.trial_id is None:
+            # keras-tuner builds once before any trial to learn the space.
+            return None
         os.makedirs(self.trial_dir(), exist_ok=True)
         training.set_distribution(train_config.distribution)
         self.resume = checkpoint.load_checkpoint(self.trial_dir())

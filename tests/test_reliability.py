@@ -1,0 +1,244 @@
+"""Crash-safe resume, failing trials, the search lock, distributed search and
+multi-device training (issue: reliability and scale-out)."""
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import keras
+import pytest
+
+pytest.importorskip("keras_tuner")
+
+from apps import cli  # noqa: E402
+
+TINY = [
+    "--data.name", "synthetic", "--data.image_size", "8", "--data.num_samples", "96",
+    "--data.num_classes", "3", "--data.batch_size", "16",
+    "--model.kwargs", '{"depth": 20}', "--train.verbose", "0",
+]
+COMPARED = ("trial", "se_ratio", "params", "macs", "best_val_accuracy", "epochs", "status")
+
+
+def _search(run_dir, *extra):
+    return ["search", *TINY, "--run_dir", str(run_dir), *extra]
+
+
+def _rows(run_dir):
+    with open(os.path.join(run_dir, "results.csv")) as f:
+        return [{k: row[k] for k in COMPARED if k in row} for row in csv.DictReader(f)]
+
+
+def _run(argv, faults=None, **kwargs):
+    env = dict(os.environ)
+    env.pop("SE_TUNE_FAULTS", None)
+    if faults:
+        env["SE_TUNE_FAULTS"] = faults
+    return subprocess.run([sys.executable, "-m", "apps.cli", *argv], env=env,
+                          capture_output=True, text=True, **kwargs)
+
+
+@pytest.mark.slow
+def test_killed_search_resumes_to_the_same_results(tmp_path):
+    space = ["--search.space", '{"se_ratio": [4, null]}', "--train.epochs", "3"]
+    clean = _run(_search(tmp_path / "clean", *space))
+    assert clean.returncode == 0, clean.stderr[-2000:]
+
+    run_dir = tmp_path / "killed"
+    argv = _search(run_dir, *space)
+    # 62 training images, 4 batches an epoch: batch 6 is in the middle of
+    # trial 0's second epoch.
+    kills = ["train_batch:6",          # mid-epoch, trial 0
+             "checkpoint_write:1",     # inside a checkpoint write (trial 0, epoch 3)
+             "train_batch:7"]          # mid-epoch, trial 1
+    for faults in kills:
+        killed = _run(argv, faults=faults)
+        assert killed.returncode == -signal.SIGKILL, (faults, killed.stderr[-2000:])
+    # The kill inside a checkpoint write left a model file the JSON never named.
+    resumed = _run(argv)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "Resuming trial" in resumed.stdout
+    assert _rows(run_dir) == _rows(tmp_path / "clean")
+    assert [r["status"] for r in _rows(run_dir)] == ["COMPLETED", "COMPLETED"]
+
+
+@pytest.mark.slow
+def test_second_search_in_the_same_folder_refuses(tmp_path, capsys):
+    run_dir = tmp_path / "busy"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "apps.cli", *_search(run_dir, "--train.epochs", "50")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        lock = run_dir / "search.lock"
+        deadline = time.time() + 120
+        while time.time() < deadline and not (lock.exists() and lock.read_text()):
+            time.sleep(0.2)
+        assert cli.main(_search(run_dir)) == 2
+        err = capsys.readouterr().err
+        assert "another search is running" in err and f"pid {proc.pid}" in err
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _statuses(run_dir):
+    with open(os.path.join(run_dir, "results.csv")) as f:
+        return [(r["status"], r["reason"]) for r in csv.DictReader(f)]
+
+
+@pytest.mark.slow
+def test_nan_trial_fails_and_the_search_goes_on(tmp_path):
+    argv = _search(tmp_path, "--train.epochs", "2", "--train.optimizer", "sgd",
+                   "--search.space", '{"learning_rate": [1e30, 0.05]}')
+    assert cli.main(argv) == 0
+    (s0, r0), (s1, _) = _statuses(tmp_path)
+    assert s0 == "FAILED" and "loss became nan" in r0.lower()
+    assert s1 == "COMPLETED"
+
+
+def test_out_of_memory_trial_fails_and_the_search_goes_on(tmp_path, monkeypatch):
+    monkeypatch.setenv("SE_TUNE_FAULTS", "oom:1")
+    argv = _search(tmp_path, "--train.epochs", "1", "--search.space", '{"se_ratio": [4, 8]}')
+    assert cli.main(argv) == 0
+    (s0, r0), (s1, _) = _statuses(tmp_path)
+    assert s0 == "FAILED" and "out of memory" in r0
+    assert s1 == "COMPLETED"
+
+
+def test_oversize_trial_fails(tmp_path):
+    import keras_se
+
+    plain = keras_se.models.CifarSEResNet(depth=20, se_ratio=None, input_shape=(8, 8, 3),
+                                          classes=3, classifier_activation=None)
+    argv = _search(tmp_path, "--train.epochs", "1", "--search.space", '{"se_ratio": [2, null]}',
+                   "--search.max_params", str(plain.count_params()))
+    assert cli.main(argv) == 0
+    (s0, r0), (s1, _) = _statuses(tmp_path)
+    assert s0 == "FAILED" and "search.max_params" in r0
+    assert s1 == "COMPLETED"
+
+
+def test_consecutive_failure_limit_stops_the_search(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SE_TUNE_FAULTS", "oom:1")
+    argv = _search(tmp_path, "--train.epochs", "1", "--search.space", '{"se_ratio": [4, 8]}',
+                   "--search.max_consecutive_failures", "1")
+    with pytest.raises(SystemExit) as stop:
+        cli.main(argv)
+    assert stop.value.code == 1
+    assert "search stopped" in capsys.readouterr().out
+    assert [s for s, _ in _statuses(tmp_path)] == ["FAILED"]
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(argv, faults=None, **kwargs):
+    env = dict(os.environ)
+    env.pop("SE_TUNE_FAULTS", None)
+    if faults:
+        env["SE_TUNE_FAULTS"] = faults
+    return subprocess.Popen([sys.executable, "-m", "apps.cli", *argv], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            **kwargs)
+
+
+def _wait_port(port, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.5)
+    raise AssertionError("the chief never listened")
+
+
+def _distributed(run_dir, port, role, tuner_id=None):
+    argv = _search(run_dir, "--train.epochs", "2", "--search.space",
+                   '{"se_ratio": [2, 4, 8, 16, 32, null]}', "--search.role", role,
+                   "--search.oracle_port", str(port))
+    return argv + (["--search.tuner_id", tuner_id] if tuner_id else [])
+
+
+def _trial_starts(outputs):
+    return sorted(line.split(":")[0].split("#")[1] for out in outputs
+                  for line in out.splitlines() if line.startswith("Trial #"))
+
+
+@pytest.mark.slow
+def test_chief_and_two_workers_run_each_trial_once(tmp_path):
+    port = _free_port()
+    chief = _start(_distributed(tmp_path, port, "chief"))
+    try:
+        _wait_port(port)
+        workers = [_start(_distributed(tmp_path, port, "worker", f"w{i}")) for i in (1, 2)]
+        outputs = [w.communicate(timeout=600)[0] for w in workers]
+        assert [w.returncode for w in workers] == [0, 0], outputs
+        out = chief.communicate(timeout=300)[0]
+        assert chief.returncode == 0, out[-3000:]
+    finally:
+        chief.kill()
+    assert _trial_starts(outputs) == [str(i) for i in range(6)]
+    assert all(o for o in outputs)  # both workers took part... or at least ran
+    statuses = [s for s, _ in _statuses(tmp_path)]
+    assert statuses == ["COMPLETED"] * 6
+
+
+@pytest.mark.slow
+def test_killed_worker_restarts_and_nothing_is_lost(tmp_path):
+    port = _free_port()
+    chief = _start(_distributed(tmp_path, port, "chief"))
+    try:
+        _wait_port(port)
+        doomed = _start(_distributed(tmp_path, port, "worker", "w1"), faults="train_batch:10")
+        other = _start(_distributed(tmp_path, port, "worker", "w2"))
+        doomed.communicate(timeout=600)
+        assert doomed.returncode == -signal.SIGKILL
+        again = _start(_distributed(tmp_path, port, "worker", "w1"))
+        outputs = [again.communicate(timeout=600)[0], other.communicate(timeout=600)[0]]
+        assert [again.returncode, other.returncode] == [0, 0], outputs
+        out = chief.communicate(timeout=300)[0]
+        assert chief.returncode == 0, out[-3000:]
+    finally:
+        chief.kill()
+    assert "Resuming trial" in outputs[0]
+    statuses = [s for s, _ in _statuses(tmp_path)]
+    assert statuses == ["COMPLETED"] * 6
+
+
+MULTI_DEVICE = {
+    "tensorflow": ("mirrored", textwrap.dedent("""
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    """), {}),
+    "jax": ("data_parallel", "", {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}),
+}
+
+
+@pytest.mark.skipif(keras.config.backend() not in MULTI_DEVICE,
+                    reason="multi-device training is TensorFlow's and JAX's (tested there)")
+def test_multi_device_training_on_two_virtual_cpus(tmp_path):
+    kind, setup, env_extra = MULTI_DEVICE[keras.config.backend()]
+    code = setup + textwrap.dedent(f"""
+        import sys
+        from apps import cli
+        sys.exit(cli.main({_search(tmp_path, "--train.epochs", "1",
+                                   "--search.space", '{"se_ratio": [4]}',
+                                   "--train.distribution", kind)!r}))
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={**os.environ, **env_extra})
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    summary = json.loads((tmp_path / "trials" / "trial_0" / "summary.json").read_text())
+    assert summary["replicas"] == 2 and summary["status"] == "COMPLETED"
