@@ -173,7 +173,7 @@ class _ReportingMixin:
         total = self._total_trials
         elapsed = time.perf_counter() - self._started
         eta = ""
-        if self._finished_here:
+        if self._finished_here and isinstance(index, int):
             per_trial = elapsed / self._finished_here
             eta = f", ETA {_duration(per_trial * max(0, total - index + 1))}"
         values = self.hypermodel.values(trial.hyperparameters)
