@@ -184,8 +184,27 @@ def _cifar(config, classes):
             to_float(x_test), np.asarray(y_test, "int32").reshape(-1), classes)
 
 
+class _CifarUnpickler(pickle.Unpickler):
+    """Unpickles NumPy arrays, lists and dicts only: a CIFAR batch needs no more,
+    and a file that asks for anything else (code) is refused."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+        ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+    }
+
+    def find_class(self, module, name):
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise UsageError(
+            f"data.data_dir has a CIFAR batch that asks to load {module}.{name}; "
+            "refusing to unpickle it"
+        )
+
+
 def _read_cifar_batches(data_dir, classes):
-    """Reads the CIFAR "python version" files (trusted, as keras.datasets does)."""
+    """Reads the CIFAR "python version" files with a restricted unpickler."""
     if classes == 10:
         train_files = [f"data_batch_{i}" for i in range(1, 6)]
         test_files, key = ["test_batch"], b"labels"
@@ -203,7 +222,7 @@ def _read_cifar_batches(data_dir, classes):
         xs, ys = [], []
         for fname in names:
             with open(os.path.join(data_dir, fname), "rb") as f:
-                batch = pickle.load(f, encoding="bytes")
+                batch = _CifarUnpickler(f, encoding="bytes").load()
             xs.append(np.asarray(batch[b"data"], "uint8").reshape(-1, 3, 32, 32))
             ys.append(np.asarray(batch[key]))
         return np.concatenate(xs).transpose(0, 2, 3, 1), np.concatenate(ys)

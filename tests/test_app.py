@@ -196,6 +196,32 @@ def test_cifar_format_folder(tmp_path):
     assert 0 <= splits.x_train.min() and splits.x_train.max() <= 1
 
 
+def test_cifar_batch_with_code_is_refused(tmp_path, capsys):
+    _write_cifar10(tmp_path / "cifar")
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    with open(tmp_path / "cifar" / "data_batch_1", "wb") as f:
+        pickle.dump({b"data": Evil(), b"labels": [0]}, f)
+    argv = ["fit", "--data.name", "cifar10", "--data.data_dir", str(tmp_path / "cifar"),
+            "--run_dir", str(tmp_path / "run")]
+    assert cli.main(argv) == 2
+    assert "refusing to unpickle" in capsys.readouterr().err
+    assert not marker.exists()
+
+
+def test_yaml_config_is_loaded_safely(tmp_path, capsys):
+    marker = tmp_path / "pwned"
+    config = tmp_path / "evil.yaml"
+    config.write_text(f"seed: !!python/object/apply:os.system ['touch {marker}']\n")
+    assert cli.main(["fit", "--config", str(config), "--run_dir", str(tmp_path)]) == 2
+    assert not marker.exists()
+    assert capsys.readouterr().err.startswith("se-tune: error:")
+
+
 def test_image_folder_and_fit(tmp_path):
     from PIL import Image
 

@@ -200,7 +200,8 @@ def test_killed_worker_restarts_and_nothing_is_lost(tmp_path):
     chief = _start(_distributed(tmp_path, port, "chief"))
     try:
         _wait_port(port)
-        doomed = _start(_distributed(tmp_path, port, "worker", "w1"), faults="train_batch:10")
+        # Batch 7 is in the second epoch of its first trial, after a checkpoint.
+        doomed = _start(_distributed(tmp_path, port, "worker", "w1"), faults="train_batch:7")
         other = _start(_distributed(tmp_path, port, "worker", "w2"))
         doomed.communicate(timeout=600)
         assert doomed.returncode == -signal.SIGKILL
