@@ -5,12 +5,14 @@ import os
 import sys
 
 from apps.config import DataConfig, ModelConfig, SearchConfig, TrainConfig
+from apps.inspect_gates import InspectConfig
 from apps.errors import UsageError
 
 COMMANDS = {
     "fit": "train one model and save it with its logs",
     "test": "evaluate a saved .keras model on the test split",
     "search": "search SE hyperparameters with keras-tuner (default: the reduction ratio)",
+    "inspect": "plot the mean SE gates per class at every SE layer of a saved model",
 }
 
 
@@ -35,9 +37,11 @@ def make_parser():
             sub.add_class_arguments(SearchConfig, "search")
             sub.add_argument("--fresh", type=bool, default=False,
                              help="start over instead of resuming (same as search.fresh)")
-        if name == "test":
+        if name in ("test", "inspect"):
             sub.add_argument("--model_path", type=str, default=None,
                              help="the .keras model (default: RUN_DIR/model.keras)")
+        if name in ("search", "inspect"):
+            sub.add_class_arguments(InspectConfig, "inspect")
         subcommands.add_subcommand(name, sub, help=help_text)
     return parser
 

@@ -91,6 +91,8 @@ class SearchConfig:
         oracle_ip: the chief's address (127.0.0.1 unless told otherwise).
         oracle_port: the chief's port.
         tuner_id: this worker's name (default: tuner0 for the chief, worker-PID).
+        inspect: plot the best model's gates per class at the end (se-tune
+            inspect; its options are the `inspect` section).
     """
 
     tuner: Literal["grid", "random", "bayesian", "hyperband"] = "grid"
@@ -106,3 +108,4 @@ class SearchConfig:
     oracle_ip: str = "127.0.0.1"
     oracle_port: int = 8000
     tuner_id: Optional[str] = None
+    inspect: bool = True

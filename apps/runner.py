@@ -20,7 +20,7 @@ def run(command, cfg, parser):
         os.path.join(cfg.run_dir, "run.json"), training.run_metadata(cfg, config.seed)
     )
     splits = data.load_data(config.data, config.seed)
-    {"fit": fit, "test": test, "search": search}[command](config, splits)
+    {"fit": fit, "test": test, "search": search, "inspect": inspect}[command](config, splits)
 
 
 def fit(config, splits):
@@ -63,6 +63,14 @@ def search(config, splits):
 
     try:
         rows, table = run_search(config, splits, config.run_dir)
+        best = os.path.join(config.run_dir, "best_model.keras")
+        if config.search.inspect and os.path.exists(best):
+            from apps.inspect_gates import format_table, inspect_model
+            import keras_se
+
+            if keras_se.utils.se_layers(keras.saving.load_model(best, safe_mode=True)):
+                gate_rows, out = inspect_model(best, splits, config.inspect)
+                table += "\n" + format_table(gate_rows) + f"gate figures in {out}\n"
     except SearchStopped as stopped:
         print(stopped)
         raise SystemExit(1)
@@ -70,3 +78,12 @@ def search(config, splits):
         locking.release_all()
     print(table)
     print(f"search: results, best model and TensorBoard logs in {config.run_dir}")
+
+
+def inspect(config, splits):
+    from apps.inspect_gates import format_table, inspect_model
+
+    path = config.model_path or os.path.join(config.run_dir, "model.keras")
+    rows, out = inspect_model(path, splits, config.inspect)
+    print(format_table(rows))
+    print(f"inspect: figures, class_specificity.csv and TensorBoard images in {out}")
