@@ -4,9 +4,13 @@ import dataclasses
 import os
 import sys
 
-from apps.config import DataConfig, ModelConfig, SearchConfig, TrainConfig
-from apps.inspect_gates import InspectConfig
-from apps.errors import UsageError
+# TensorFlow's C++ start-up logs would bury the CLI's one-line errors.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from apps.config import (  # noqa: E402
+    DataConfig, InspectConfig, ModelConfig, SearchConfig, TrainConfig,
+)
+from apps.errors import UsageError  # noqa: E402
 
 COMMANDS = {
     "fit": "train one model and save it with its logs",

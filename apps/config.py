@@ -109,3 +109,21 @@ class SearchConfig:
     oracle_port: int = 8000
     tuner_id: Optional[str] = None
     inspect: bool = True
+
+
+@dataclasses.dataclass
+class InspectConfig:
+    """What `se-tune inspect` (and a search's final inspection) looks at.
+
+    Args:
+        images_per_class: images of each class whose gates are averaged.
+        classes: the classes to plot (default: up to the first 5).
+        split: the data split the images come from (test or val).
+        output_dir: where figures, table and TensorBoard images go
+            (default: an `inspect` folder next to the model).
+    """
+
+    images_per_class: int = 50
+    classes: Optional[list[int]] = None
+    split: Literal["test", "val"] = "test"
+    output_dir: Optional[str] = None

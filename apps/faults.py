@@ -9,8 +9,10 @@ trial build. Unset (always, outside tests), it does nothing.
 import collections
 import os
 import signal
+import threading
 
 _counts = collections.Counter()
+_lock = threading.Lock()
 
 
 def _plan():
@@ -31,8 +33,10 @@ def hit(point):
     plan = _plan()
     if point not in plan:
         return
-    _counts[point] += 1
-    if _counts[point] != plan[point]:
+    with _lock:  # batch callbacks may run in Keras' callback threads
+        _counts[point] += 1
+        count = _counts[point]
+    if count != plan[point]:
         return
     if point == "oom":
         raise MemoryError("simulated out of memory (RESOURCE_EXHAUSTED)")

@@ -1,33 +1,14 @@
 """The paper's excitation analysis: mean SE gates per class at every SE layer."""
 
 import csv
-import dataclasses
 import os
-from typing import Literal, Optional
 
 import keras
 import numpy as np
 
 import keras_se
+from apps.config import InspectConfig  # noqa: F401 - re-exported for callers
 from apps.errors import UsageError
-
-
-@dataclasses.dataclass
-class InspectConfig:
-    """What `se-tune inspect` (and a search's final inspection) looks at.
-
-    Args:
-        images_per_class: images of each class whose gates are averaged.
-        classes: the classes to plot (default: up to the first 5).
-        split: the data split the images come from (test or val).
-        output_dir: where figures, table and TensorBoard images go
-            (default: an `inspect` folder next to the model).
-    """
-
-    images_per_class: int = 50
-    classes: Optional[list[int]] = None
-    split: Literal["test", "val"] = "test"
-    output_dir: Optional[str] = None
 
 
 def class_gate_means(model, x, y, classes, images_per_class):

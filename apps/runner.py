@@ -68,6 +68,9 @@ def search(config, splits):
             from apps.inspect_gates import format_table, inspect_model
             import keras_se
 
+            # The analysis runs on one device: a trial's data-parallel setup
+            # would require every class's image count to split evenly.
+            training.set_distribution("none")
             if keras_se.utils.se_layers(keras.saving.load_model(best, safe_mode=True)):
                 gate_rows, out = inspect_model(best, splits, config.inspect)
                 table += "\n" + format_table(gate_rows) + f"gate figures in {out}\n"

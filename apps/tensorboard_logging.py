@@ -50,6 +50,7 @@ class TensorBoardLogger(keras.callbacks.Callback):
         self.gate_images = gate_images
         self.hparams = hparams
         self.writer = None
+        self._start = self._train_end = None
         self.best = {}
         self.images_per_second = []
 
@@ -63,9 +64,15 @@ class TensorBoardLogger(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
+        self._train_end = None
+
+    def on_test_begin(self, logs=None):
+        # fit() runs validation through the same callbacks: images/s counts training only.
+        if self._train_end is None:
+            self._train_end = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        seconds = time.perf_counter() - self._start
+        seconds = (self._train_end or time.perf_counter()) - self._start
         ips = self.num_train / seconds
         self.images_per_second.append(ips)
         logs = dict(logs or {})

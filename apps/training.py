@@ -195,6 +195,10 @@ def prepare_model(model_config, train, data_config, splits, seed):
 class FailOnNaN(keras.callbacks.Callback):
     """Ends training with a TrialFailure when the loss turns NaN or infinite."""
 
+    # Checked in Keras' callback thread, so that reading the loss does not
+    # stall the device after every batch; the failure surfaces a batch later.
+    async_safe = True
+
     def on_train_batch_end(self, batch, logs=None):
         faults.hit("train_batch")
         loss = (logs or {}).get("loss")
