@@ -1,6 +1,5 @@
 """The `se-tune` command: fit, test and search, configured by YAML and flags."""
 
-import dataclasses
 import os
 import sys
 

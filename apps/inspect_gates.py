@@ -7,7 +7,6 @@ import keras
 import numpy as np
 
 import keras_se
-from apps.config import InspectConfig  # noqa: F401 - re-exported for callers
 from apps.errors import UsageError
 
 

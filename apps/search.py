@@ -3,7 +3,6 @@
 import copy
 import csv
 import dataclasses
-import itertools
 import json
 import math
 import os
@@ -11,7 +10,6 @@ import time
 
 import keras
 import keras_tuner as kt
-import numpy as np
 
 from apps import checkpoint, faults, locking, tensorboard_logging, training
 from apps.config import ModelConfig, TrainConfig

@@ -11,7 +11,8 @@ pytest.importorskip("keras_tuner")
 import keras_se  # noqa: E402
 from apps import cli  # noqa: E402
 from apps.data import DataConfig, load_data  # noqa: E402
-from apps.inspect_gates import InspectConfig, inspect_model  # noqa: E402
+from apps.config import InspectConfig  # noqa: E402
+from apps.inspect_gates import inspect_model  # noqa: E402
 
 DATA = ["--data.name", "synthetic", "--data.image_size", "8", "--data.num_samples", "120",
         "--data.num_classes", "3"]

@@ -1,0 +1,109 @@
+"""Helpers shared by the benchmark scripts: timing, tables and JSON output."""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+
+def median_seconds(fn, warmup, repeats):
+    """Median wall time of `fn()` over `repeats` calls, after `warmup` calls.
+
+    `fn` must block until its result is ready (call `.block_until_ready()`,
+    `.numpy()` or `torch.cuda.synchronize()` inside it).
+    """
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def run_child(script, args, env=None):
+    """Runs `script args` in a fresh interpreter; returns the JSON line it prints last.
+
+    Each contestant runs in its own process so that TensorFlow, JAX and PyTorch never share
+    thread pools or device memory, and one contestant's failure does not end the run.
+    """
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    proc = subprocess.run(
+        [sys.executable, script, *args], env=full_env, capture_output=True, text=True
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        return {"error": " | ".join(tail) or f"exit status {proc.returncode}"}
+    return json.loads(lines[-1])
+
+
+def machine():
+    """A short description of the machine the figures come from."""
+    info = {"python": platform.python_version(), "cpus": os.cpu_count()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        if names:
+            info["cpu"] = names[0]
+    except OSError:
+        pass
+    try:
+        gpu = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=10,
+        )
+        if gpu.returncode == 0 and gpu.stdout.strip():
+            info["gpu"] = gpu.stdout.strip().splitlines()[0]
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return info
+
+
+def print_table(headers, rows):
+    """Prints a Markdown table (rows are lists of values)."""
+    cells = [[str(h) for h in headers]] + [[_fmt(v) for v in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    for n, row in enumerate(cells):
+        print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |")
+        if n == 0:
+            print("| " + " | ".join("-" * w for w in widths) + " |")
+
+
+def _fmt(value):
+    if isinstance(value, float):
+        return f"{value:,.1f}" if value >= 100 else f"{value:.3f}"
+    return "-" if value is None else str(value)
+
+
+def write_json(path, payload):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(payload, f, indent=2)
+    print(f"figures written to {path}")
+
+
+def add_child_arguments(parser, name, children):
+    """`--output` (default results/NAME.json) and the hidden `--child` of a benchmark."""
+    default = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", f"{name}.json")
+    parser.add_argument("--output", default=default, help="where the JSON figures go")
+    parser.add_argument("--child", choices=sorted(children), help=argparse.SUPPRESS)
+
+
+def serve_child(args, children):
+    """In a contestant's process: runs `children[args.child]` and prints its JSON result."""
+    if not args.child:
+        return False
+    print(json.dumps(children[args.child](args)))
+    return True
+
+
+def ratio(text):
+    """`--se_ratio` values: an integer or `none`."""
+    return None if text == "none" else int(text)
