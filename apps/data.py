@@ -89,6 +89,11 @@ class EpochBatches:
 
 
 def as_dataset(batches):
+    """`(dataset, callback)` for `model.fit(dataset, shuffle=False, callbacks=[callback])`.
+
+    The callback tells `batches` which epoch starts; Keras' own shuffling must be off, as it
+    draws from Python's global random state, which a resumed run does not share.
+    """
     import keras
 
     class _Dataset(keras.utils.PyDataset):
@@ -98,10 +103,12 @@ def as_dataset(batches):
         def __getitem__(self, index):
             return batches.batch(index)
 
-        def on_epoch_end(self):
-            batches.set_epoch(batches.epoch + 1)
+    class _EpochOrder(keras.callbacks.Callback):
+        # Runs before Keras starts fetching the epoch's batches.
+        def on_epoch_begin(self, epoch, logs=None):
+            batches.set_epoch(epoch)
 
-    return _Dataset()
+    return _Dataset(), _EpochOrder()
 
 
 def load_data(config, seed):

@@ -247,13 +247,14 @@ def fit_model(model, stats, train, data_config, splits, logdir, seed, hparams=No
         x_train, one_hot(y_train, splits.num_classes),
         data_config.batch_size, seed, epoch=initial_epoch,
     )
+    dataset, epoch_order = as_dataset(batches)
     start = time.perf_counter()
     try:
         history = model.fit(
-            as_dataset(batches),
+            dataset, shuffle=False,
             validation_data=(x_val, one_hot(y_val, splits.num_classes)),
             initial_epoch=initial_epoch, epochs=train.epochs,
-            verbose=train.verbose, callbacks=[*all_callbacks, *callbacks],
+            verbose=train.verbose, callbacks=[epoch_order, *all_callbacks, *callbacks],
         )
     except Exception as error:  # noqa: BLE001 - classified, then re-raised
         if is_out_of_memory(error):
