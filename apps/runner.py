@@ -63,17 +63,11 @@ def search(config, splits):
 
     try:
         rows, table = run_search(config, splits, config.run_dir)
-        best = os.path.join(config.run_dir, "best_model.keras")
-        if config.search.inspect and os.path.exists(best):
-            from apps.inspect_gates import format_table, inspect_model
-            import keras_se
-
+        if config.search.inspect:
             # The analysis runs on one device: a trial's data-parallel setup
             # would require every class's image count to split evenly.
             training.set_distribution("none")
-            if keras_se.utils.se_layers(keras.saving.load_model(best, safe_mode=True)):
-                gate_rows, out = inspect_model(best, splits, config.inspect)
-                table += "\n" + format_table(gate_rows) + f"gate figures in {out}\n"
+            table += _inspect_best_se_model(config, rows, splits)
     except SearchStopped as stopped:
         print(stopped)
         raise SystemExit(1)
@@ -81,6 +75,35 @@ def search(config, splits):
         locking.release_all()
     print(table)
     print(f"search: results, best model and TensorBoard logs in {config.run_dir}")
+
+
+def _inspect_best_se_model(config, rows, splits):
+    """Inspects the search's best model, or, when that one has no SE blocks
+    (the no-SE baseline won), the best trial that has them."""
+    import dataclasses
+
+    import keras_se
+    from apps.inspect_gates import format_table, inspect_model
+
+    completed = sorted((r for r in rows if r["best_val_accuracy"] is not None),
+                       key=lambda r: r["best_val_accuracy"], reverse=True)
+    for rank, row in enumerate(completed):
+        path = os.path.join(config.run_dir, "trials", f"trial_{row['trial']}", "model.keras")
+        if not os.path.exists(path):
+            continue
+        if not keras_se.utils.se_layers(keras.saving.load_model(path, safe_mode=True)):
+            continue
+        note = ""
+        if rank:
+            note = (f"the best model has no SE blocks; gates of trial {row['trial']}, "
+                    f"the best one with SE\n")
+        options = dataclasses.replace(
+            config.inspect,
+            output_dir=config.inspect.output_dir or os.path.join(config.run_dir, "inspect"),
+        )
+        gate_rows, out = inspect_model(path, splits, options)
+        return "\n" + note + format_table(gate_rows) + f"gate figures in {out}\n"
+    return ""
 
 
 def inspect(config, splits):

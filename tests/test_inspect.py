@@ -89,3 +89,25 @@ def test_inspect_errors(tmp_path, capsys):
     plain.save(tmp_path / "plain.keras")
     assert cli.main(["inspect", "--model_path", str(tmp_path / "plain.keras"), *DATA]) == 2
     assert "no SqueezeExcite layer" in capsys.readouterr().err
+
+
+def test_search_inspects_the_best_se_trial_when_the_baseline_wins(tmp_path, capsys):
+    import types
+
+    from apps import runner
+
+    for trial, ratio in (("0", None), ("1", 4)):
+        model = keras_se.models.CifarSEResNet(depth=20, input_shape=(8, 8, 3), classes=3,
+                                              se_ratio=ratio)
+        folder = tmp_path / "trials" / f"trial_{trial}"
+        folder.mkdir(parents=True)
+        model.save(folder / "model.keras")
+    rows = [{"trial": "0", "best_val_accuracy": 0.9}, {"trial": "1", "best_val_accuracy": 0.5},
+            {"trial": "2", "best_val_accuracy": None}]
+    config = types.SimpleNamespace(run_dir=str(tmp_path),
+                                   inspect=InspectConfig(images_per_class=3))
+    splits = load_data(DataConfig(name="synthetic", image_size=8, num_samples=120,
+                                  num_classes=3), seed=0)
+    text = runner._inspect_best_se_model(config, rows, splits)
+    assert "gates of trial 1, the best one with SE" in text
+    assert (tmp_path / "inspect" / "gates_grid.png").exists()
