@@ -111,7 +111,7 @@ def main():
         ["se-tune fit / bare", f"{100 * ratio:.1f}%"],
     ])
     common.write_json(args.output, {
-        "benchmark": "app_throughput", "machine": common.machine(), "args": vars(args),
+        "benchmark": "app_throughput", "machine": common.machine(), "args": common.settings(args),
         "backend": keras.backend.backend(), "results": best, "app_over_bare": ratio,
     })
 

@@ -107,3 +107,9 @@ def serve_child(args, children):
 def ratio(text):
     """`--se_ratio` values: an integer or `none`."""
     return None if text == "none" else int(text)
+
+
+def settings(args):
+    """The command-line settings worth recording next to the figures."""
+    return {k: v for k, v in vars(args).items()
+            if k not in ("output", "child") and v is not None}

@@ -135,7 +135,7 @@ def main():
     for key, error in errors.items():
         print(f"{key}: failed: {error}")
     common.write_json(args.output, {
-        "benchmark": "cpu_latency", "machine": common.machine(), "args": vars(args),
+        "benchmark": "cpu_latency", "machine": common.machine(), "args": common.settings(args),
         "results": [{"stack": s, "model": m, **r} for (s, m), r in sorted(best.items())],
     })
 

@@ -182,7 +182,7 @@ def main():
         if "error" in r:
             print(f"{stack} {label}: failed: {r['error']}")
     common.write_json(args.output, {
-        "benchmark": "gpu_throughput", "machine": common.machine(), "args": vars(args),
+        "benchmark": "gpu_throughput", "machine": common.machine(), "args": common.settings(args),
         "results": [{"stack": s, "model": m, **r} for (s, m), r in results.items()],
     })
 
