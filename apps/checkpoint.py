@@ -8,8 +8,14 @@ import keras
 from apps import faults
 
 
+def temporary_path(path):
+    """A temporary name next to `path`, private to this process: the chief and
+    the workers of a search write the same files at once."""
+    return f"{path}.{os.getpid()}.tmp"
+
+
 def atomic_write_text(path, text):
-    tmp = f"{path}.tmp"
+    tmp = temporary_path(path)
     with open(tmp, "w") as f:
         f.write(text)
         f.flush()

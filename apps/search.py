@@ -252,13 +252,14 @@ def _read_json(path):
 def write_results(rows, run_dir, space_keys):
     columns = ["trial", *space_keys, *RESULT_COLUMNS[2:], "status"]
     csv_path = os.path.join(run_dir, "results.csv")
-    with open(csv_path + ".tmp", "w", newline="") as f:
+    tmp = checkpoint.temporary_path(csv_path)
+    with open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         for row in rows:
             writer.writerow({c: "none" if row.get(c) is None else row.get(c)
                              for c in columns})
-    os.replace(csv_path + ".tmp", csv_path)
+    os.replace(tmp, csv_path)
     lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
     for row in rows:
         lines.append("| " + " | ".join(_cell(row.get(c)) for c in columns) + " |")

@@ -13,7 +13,7 @@ import numpy as np
 
 import keras_se
 from apps import faults
-from apps.checkpoint import EpochCheckpoint
+from apps.checkpoint import EpochCheckpoint, temporary_path
 from apps.data import EpochBatches, as_dataset
 from apps.errors import TrialFailure, UsageError
 from apps.tensorboard_logging import TensorBoardLogger
@@ -311,7 +311,7 @@ def run_metadata(config_dict, seed):
 
 def write_json(path, data):
     """Writes JSON atomically: a reader never sees half a file."""
-    tmp = f"{path}.tmp"
+    tmp = temporary_path(path)
     with open(tmp, "w") as f:
         json.dump(data, f, indent=2, default=_json_default)
     os.replace(tmp, path)

@@ -244,3 +244,26 @@ def test_multi_device_training_on_two_virtual_cpus(tmp_path):
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     summary = json.loads((tmp_path / "trials" / "trial_0" / "summary.json").read_text())
     assert summary["replicas"] == 2 and summary["status"] == "COMPLETED"
+
+
+def _write_many(path):
+    from apps import training
+
+    for i in range(200):
+        training.write_json(path, {"writer": os.getpid(), "i": i})
+
+
+def test_processes_writing_one_file_at_once_do_not_collide(tmp_path):
+    # The chief and the workers of a search all write run.json and config files.
+    import multiprocessing
+
+    path = str(tmp_path / "run.json")
+    context = multiprocessing.get_context("spawn")
+    writers = [context.Process(target=_write_many, args=(path,)) for _ in range(3)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(timeout=120)
+    assert [w.exitcode for w in writers] == [0, 0, 0]
+    assert json.loads(open(path).read())["i"] == 199
+    assert os.listdir(tmp_path) == ["run.json"]
