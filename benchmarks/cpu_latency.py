@@ -6,6 +6,7 @@ process, contestants alternating over `--rounds` rounds (the best median of each
 
     python benchmarks/cpu_latency.py                    # table + benchmarks/results/cpu_latency.json
     python benchmarks/cpu_latency.py --repeats 20 --rounds 1 --image_size 64   # a quick check
+    python benchmarks/cpu_latency.py --batch_size 8 --output benchmarks/results/cpu_latency_batch8.json
 """
 
 import argparse
@@ -29,7 +30,7 @@ def keras_latency(args):
     model = keras_se.models.SEResNet50(
         weights=None, input_shape=(args.image_size, args.image_size, 3), se_ratio=args.se_ratio
     )
-    x = np.random.default_rng(0).normal(size=(1, args.image_size, args.image_size, 3)).astype("float32")
+    x = np.random.default_rng(0).normal(size=(args.batch_size, args.image_size, args.image_size, 3)).astype("float32")
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
@@ -77,7 +78,7 @@ def timm_latency(args):
 
     model = timm.create_model(args.timm_name, pretrained=False).eval()
     model = model.to(memory_format=torch.channels_last)
-    x = torch.randn(1, 3, args.image_size, args.image_size).to(memory_format=torch.channels_last)
+    x = torch.randn(args.batch_size, 3, args.image_size, args.image_size).to(memory_format=torch.channels_last)
 
     def step():
         with torch.inference_mode():
@@ -91,6 +92,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", default="tensorflow", choices=["tensorflow", "jax", "torch"])
     parser.add_argument("--image_size", type=int, default=224)
+    parser.add_argument("--batch_size", type=int, default=1, help="images per call")
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
@@ -104,7 +106,8 @@ def main():
     if common.serve_child(args, children):
         return
 
-    common_args = ["--image_size", str(args.image_size), "--warmup", str(args.warmup),
+    common_args = ["--image_size", str(args.image_size), "--batch_size", str(args.batch_size),
+                   "--warmup", str(args.warmup),
                    "--repeats", str(args.repeats)]
     best = {}
     for _ in range(args.rounds):
@@ -128,7 +131,8 @@ def main():
         se = best.get((stack, "SE-ResNet-50"), {}).get("latency_ms")
         name = f"keras_se ({args.backend}{', XLA' if args.backend == 'tensorflow' else ''})" if stack == "keras_se" else stack
         rows.append([name, plain, se, f"x{se / plain:.3f}" if plain and se else None])
-    print(f"\nOne {args.image_size}x{args.image_size} image, float32, median latency (ms), "
+    images = "One" if args.batch_size == 1 else f"A batch of {args.batch_size}"
+    print(f"\n{images} {args.image_size}x{args.image_size} image(s), float32, median latency (ms), "
           f"best of {args.rounds} round(s) of {args.repeats}:")
     common.print_table(["stack", "ResNet-50", "SE-ResNet-50", "SE overhead"], rows)
     errors = {f"{s} {m}": r["error"] for (s, m), r in best.items() if "error" in r}
