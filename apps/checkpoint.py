@@ -8,14 +8,11 @@ import keras
 from apps import faults
 
 
-def temporary_path(path):
-    """A temporary name next to `path`, private to this process: the chief and
-    the workers of a search write the same files at once."""
-    return f"{path}.{os.getpid()}.tmp"
-
-
 def atomic_write_text(path, text):
-    tmp = temporary_path(path)
+    """Writes `text` to `path` so that a reader (or a resumed run) never sees half a file."""
+    # The temporary name is private to this process: the chief and the workers
+    # of a search write the same files at once.
+    tmp = f"{path}.{os.getpid()}.tmp"
     with open(tmp, "w") as f:
         f.write(text)
         f.flush()

@@ -3,6 +3,7 @@
 import copy
 import csv
 import dataclasses
+import io
 import json
 import math
 import os
@@ -251,21 +252,17 @@ def _read_json(path):
 
 def write_results(rows, run_dir, space_keys):
     columns = ["trial", *space_keys, *RESULT_COLUMNS[2:], "status"]
-    csv_path = os.path.join(run_dir, "results.csv")
-    tmp = checkpoint.temporary_path(csv_path)
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({c: "none" if row.get(c) is None else row.get(c)
-                             for c in columns})
-    os.replace(tmp, csv_path)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=columns)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({c: "none" if row.get(c) is None else row.get(c) for c in columns})
+    checkpoint.atomic_write_text(os.path.join(run_dir, "results.csv"), text.getvalue())
     lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
     for row in rows:
         lines.append("| " + " | ".join(_cell(row.get(c)) for c in columns) + " |")
     table = "\n".join(lines) + "\n"
-    with open(os.path.join(run_dir, "results.md"), "w") as f:
-        f.write(table)
+    checkpoint.atomic_write_text(os.path.join(run_dir, "results.md"), table)
     return table
 
 

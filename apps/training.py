@@ -3,7 +3,6 @@
 import dataclasses
 import json
 import math
-import os
 import platform
 import sys
 import time
@@ -13,7 +12,7 @@ import numpy as np
 
 import keras_se
 from apps import faults
-from apps.checkpoint import EpochCheckpoint, temporary_path
+from apps.checkpoint import EpochCheckpoint, atomic_write_text
 from apps.data import EpochBatches, as_dataset
 from apps.errors import TrialFailure, UsageError
 from apps.tensorboard_logging import TensorBoardLogger
@@ -311,10 +310,7 @@ def run_metadata(config_dict, seed):
 
 def write_json(path, data):
     """Writes JSON atomically: a reader never sees half a file."""
-    tmp = temporary_path(path)
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2, default=_json_default)
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, indent=2, default=_json_default))
 
 
 def _json_default(value):

@@ -265,5 +265,5 @@ def test_processes_writing_one_file_at_once_do_not_collide(tmp_path):
     for writer in writers:
         writer.join(timeout=120)
     assert [w.exitcode for w in writers] == [0, 0, 0]
-    assert json.loads(open(path).read())["i"] == 199
+    assert json.loads((tmp_path / "run.json").read_text())["i"] == 199
     assert os.listdir(tmp_path) == ["run.json"]
