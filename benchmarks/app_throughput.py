@@ -11,6 +11,7 @@ training images/s (validation excluded), the median over epochs after the first 
 
 import argparse
 import json
+import math
 import os
 import statistics
 import sys
@@ -44,6 +45,7 @@ def bare_run(args):
 
     import keras_se
     from apps import data, training
+    from apps.config import TrainConfig
 
     config = data.DataConfig(name="synthetic", image_size=32, num_samples=args.num_samples,
                              batch_size=args.batch_size)
@@ -52,11 +54,9 @@ def bare_run(args):
     model = keras_se.models.CifarSEResNet(depth=args.depth, input_shape=splits.input_shape,
                                           classes=splits.num_classes, classifier_activation=None)
     keras.config.set_dtype_policy("float32")
-    model.compile(
-        optimizer=keras.optimizers.SGD(0.1, momentum=0.9, nesterov=True, weight_decay=1e-4),
-        loss=keras.losses.CategoricalCrossentropy(from_logits=True),
-        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
-    )
+    # The app's own optimizer, schedule and loss, so that only the training loop differs.
+    steps = math.ceil(len(splits.x_train) / args.batch_size)
+    training.compile_model(model, TrainConfig(epochs=args.epochs), steps)
     x = keras.ops.convert_to_tensor(splits.x_train)
     y = keras.ops.convert_to_tensor(training.one_hot(splits.y_train, splits.num_classes))
 

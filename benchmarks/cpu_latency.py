@@ -131,8 +131,9 @@ def main():
         se = best.get((stack, "SE-ResNet-50"), {}).get("latency_ms")
         name = f"keras_se ({args.backend}{', XLA' if args.backend == 'tensorflow' else ''})" if stack == "keras_se" else stack
         rows.append([name, plain, se, f"x{se / plain:.3f}" if plain and se else None])
-    images = "One" if args.batch_size == 1 else f"A batch of {args.batch_size}"
-    print(f"\n{images} {args.image_size}x{args.image_size} image(s), float32, median latency (ms), "
+    size = f"{args.image_size}x{args.image_size}"
+    images = f"One {size} image" if args.batch_size == 1 else f"A batch of {args.batch_size} {size} images"
+    print(f"\n{images}, float32, median latency (ms), "
           f"best of {args.rounds} round(s) of {args.repeats}:")
     common.print_table(["stack", "ResNet-50", "SE-ResNet-50", "SE overhead"], rows)
     errors = {f"{s} {m}": r["error"] for (s, m), r in best.items() if "error" in r}
