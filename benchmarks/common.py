@@ -26,6 +26,32 @@ def median_seconds(fn, warmup, repeats):
     return statistics.median(times)
 
 
+def interleaved_times(fns, warmup, repeats):
+    """Per-call wall times of several callables timed in turn, one call each per pass.
+
+    Timing contestants call by call in one process exposes them to the same moments of a
+    shared machine's load, so the ratio of two of them holds still where separate runs
+    drift by tens of percent. The order rotates each pass so that no contestant always runs
+    after the same one. Returns one list of `repeats` times (seconds) per callable.
+    """
+    for _ in range(warmup):
+        for fn in fns:
+            fn()
+    times = [[] for _ in fns]
+    for n in range(repeats):
+        for k in range(len(fns)):
+            i = (n + k) % len(fns)
+            start = time.perf_counter()
+            fns[i]()
+            times[i].append(time.perf_counter() - start)
+    return times
+
+
+def paired_ratio(times, reference):
+    """Median over passes of `times[n] / reference[n]` (both from `interleaved_times`)."""
+    return statistics.median(t / r for t, r in zip(times, reference))
+
+
 def run_child(script, args, env=None):
     """Runs `script args` in a fresh interpreter; returns the JSON line it prints last.
 
@@ -42,6 +68,23 @@ def run_child(script, args, env=None):
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
         return {"error": " | ".join(tail) or f"exit status {proc.returncode}"}
     return json.loads(lines[-1])
+
+
+def fastest_of_rounds(script, runs, rounds, key):
+    """Runs each `(label, args, env)` of `runs` in turn, `rounds` times; keeps each label's best.
+
+    `key(result)` orders a label's results (the smallest is kept); a failed run is kept only
+    while its label has no result.
+    """
+    best = {}
+    for _ in range(rounds):
+        for label, args, env in runs:
+            result = run_child(script, args, env)
+            if "error" in result:
+                best.setdefault(label, result)
+            elif label not in best or "error" in best[label] or key(result) < key(best[label]):
+                best[label] = result
+    return best
 
 
 def machine():
