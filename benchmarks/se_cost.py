@@ -10,10 +10,6 @@ of neighbouring calls) are measured under the same load; the fastest of `--round
 - `no FC`: the gates are sigmoid(mean), so the two FC layers are gone (squeeze and scale kept);
 - `no SE`: SEResNet50(se_ratio=None).
 
-`FC weights alone` times the 16 blocks' FC layers (2.5M float32 weights, 10 MB) with nothing
-else, each call after 64 MB of other memory has been written so that the weights come from main
-memory as they do inside the network: a floor for what any float32 SE block costs at batch 1.
-
     python benchmarks/se_cost.py                      # table + benchmarks/results/se_cost.json
     python benchmarks/se_cost.py --repeats 20 --rounds 1 --image_size 64   # a quick check
 """
@@ -22,7 +18,6 @@ import argparse
 import os
 import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -78,50 +73,13 @@ def model_latency(args):
             for variant, t in zip(VARIANTS, times)}
 
 
-def fc_floor(args):
-    os.environ["KERAS_BACKEND"] = "tensorflow"
-    import numpy as np
-    import tensorflow as tf
-
-    rng = np.random.default_rng(0)
-    # SE-ResNet-50's blocks: 3, 4, 6 and 3 blocks of 256, 512, 1024 and 2048 channels.
-    channels = [256] * 3 + [512] * 4 + [1024] * 6 + [2048] * 3
-    kernels = [(tf.constant(rng.normal(size=(c, c // 16)).astype("float32") / c ** 0.5),
-                tf.constant(rng.normal(size=(c // 16, c)).astype("float32") / (c // 16) ** 0.5))
-               for c in channels]
-    squeezed = [tf.constant(rng.normal(size=(1, c)).astype("float32")) for c in channels]
-
-    @tf.function(jit_compile=True)
-    def excite(squeezed):
-        gates, previous = [], None
-        for z, (reduce_kernel, expand_kernel) in zip(squeezed, kernels):
-            if previous is not None:  # one block after the other, as in the network
-                z = z + 1e-9 * tf.reduce_sum(previous)
-            previous = tf.sigmoid(tf.nn.relu(z @ reduce_kernel) @ expand_kernel)
-            gates.append(previous)
-        return gates
-
-    other = np.ones(64 * 2 ** 20 // 4, "float32")
-    for _ in range(args.warmup):
-        excite(squeezed)[-1].numpy()
-    times = []
-    for _ in range(args.repeats):
-        other += 1.0  # evicts the weights from the caches
-        start = time.perf_counter()
-        excite(squeezed)[-1].numpy()
-        times.append(time.perf_counter() - start)
-    seconds = statistics.median(times)
-    weights = sum(int(np.prod(k.shape)) for pair in kernels for k in pair)
-    return {"latency_ms": 1000 * seconds, "weights": weights}
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image_size", type=int, default=224)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
-    children = {"model": model_latency, "fc": fc_floor}
+    children = {"model": model_latency}
     common.add_child_arguments(parser, "se_cost", children)
     args = parser.parse_args()
 
@@ -130,16 +88,11 @@ def main():
 
     timing = ["--image_size", str(args.image_size), "--warmup", str(args.warmup),
               "--repeats", str(args.repeats)]
-    runs = [(child, timing + ["--child", child], {}) for child in children]
-    best = common.fastest_of_rounds(__file__, runs, args.rounds, lambda r: (
-        r["no SE"]["latency_ms"] if "no SE" in r else r["latency_ms"]))
-    failed = {child: r["error"] for child, r in best.items() if "error" in r}
-    for child, error in failed.items():
-        print(f"{child}: failed: {error}")
-    if failed:
-        sys.exit(1)
-
-    models, floor = best["model"], best["fc"]["latency_ms"]
+    best = common.fastest_of_rounds(__file__, [("model", timing + ["--child", "model"], {})],
+                                    args.rounds, lambda r: r["no SE"]["latency_ms"])
+    models = best["model"]
+    if "error" in models:
+        sys.exit(f"failed: {models['error']}")
     plain = models["no SE"]["latency_ms"]
 
     def cost(variant):  # ms of SE-ResNet-50's time that the variant leaves out
@@ -152,15 +105,13 @@ def main():
         "no SE": "",
     }
     rows = [[v, models[v]["latency_ms"], f"x{models[v]['against_no_se']:.3f}", shows[v]] for v in VARIANTS]
-    rows.append(["FC weights alone", floor, f"x{1 + floor / plain:.3f}",
-                 "their weights read from main memory"])
     print(f"\nSE-ResNet-50, one {args.image_size}x{args.image_size} image, TensorFlow + XLA, "
           f"float32, median latency (ms) of {args.repeats} calls per variant timed in turn, "
           f"fastest of {args.rounds} round(s); against no SE: median ratio of neighbouring calls:")
     common.print_table(["variant", "ms", "against no SE", "what it shows"], rows)
     common.write_json(args.output, {
         "benchmark": "se_cost", "machine": common.machine(), "args": common.settings(args),
-        "results": {"variants": models, "fc_weights_alone": best["fc"]},
+        "results": models,
     })
 
 
