@@ -9,6 +9,7 @@ stacks alternate over `--rounds` rounds and each keeps its fastest round.
     python benchmarks/cpu_latency.py                    # table + benchmarks/results/cpu_latency.json
     python benchmarks/cpu_latency.py --repeats 20 --rounds 1 --image_size 64   # a quick check
     python benchmarks/cpu_latency.py --batch_size 8 --output benchmarks/results/cpu_latency_batch8.json
+    python benchmarks/cpu_latency.py --fold_batch_norm --output benchmarks/results/cpu_latency_folded.json
 """
 
 import argparse
@@ -78,10 +79,12 @@ def keras_latency(args):
     size = (args.image_size, args.image_size, 3)
     x = np.random.default_rng(0).normal(size=(args.batch_size, *size)).astype("float32")
     backend = keras.backend.backend()
-    steps = [
-        keras_step(keras_se.models.SEResNet50(weights=None, input_shape=size, se_ratio=ratio), x, backend)
-        for ratio, _ in MODELS.values()
-    ]
+    steps = []
+    for ratio, _ in MODELS.values():
+        model = keras_se.models.SEResNet50(weights=None, input_shape=size, se_ratio=ratio)
+        if args.fold_batch_norm:
+            model = keras_se.fold_batch_norm(model)
+        steps.append(keras_step(model, x, backend))
     return {**timed_pair(steps, args), "backend": backend, "keras": keras.__version__}
 
 
@@ -112,6 +115,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=100, help="calls of each model per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no_timm", action="store_true", help="skip the timm contestants")
+    parser.add_argument("--fold_batch_norm", action="store_true",
+                        help="time keras_se models with keras_se.fold_batch_norm applied")
     children = {"keras": keras_latency, "timm": timm_latency}
     common.add_child_arguments(parser, "cpu_latency", children)
     args = parser.parse_args()
@@ -121,7 +126,8 @@ def main():
 
     timing = ["--image_size", str(args.image_size), "--batch_size", str(args.batch_size),
               "--warmup", str(args.warmup), "--repeats", str(args.repeats)]
-    stacks = [("keras_se", timing + ["--child", "keras"], {"KERAS_BACKEND": args.backend})]
+    keras_args = timing + ["--child", "keras"] + (["--fold_batch_norm"] if args.fold_batch_norm else [])
+    stacks = [("keras_se", keras_args, {"KERAS_BACKEND": args.backend})]
     if not args.no_timm:
         stacks.append(("timm eager", timing + ["--child", "timm"], {}))
     best = common.fastest_of_rounds(
@@ -135,7 +141,8 @@ def main():
             continue
         name = stack
         if stack == "keras_se":
-            name = f"keras_se ({args.backend}{', XLA' if args.backend == 'tensorflow' else ''})"
+            name = f"keras_se ({args.backend}{', XLA' if args.backend == 'tensorflow' else ''}" + (
+                ", batch norm folded)" if args.fold_batch_norm else ")")
         rows.append([name, result["ResNet-50"], result["SE-ResNet-50"], f"x{result['overhead']:.3f}"])
     size = f"{args.image_size}x{args.image_size}"
     images = f"One {size} image" if args.batch_size == 1 else f"A batch of {args.batch_size} {size} images"

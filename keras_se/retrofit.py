@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 
+from keras_se._graph import as_functional, is_graph_model, single_call
 from keras_se.layers import ScaledResidual, SqueezeExcite
 
 # sigmoid(10) = 0.99995: gates start this close to 1 with identity_init.
@@ -14,23 +15,8 @@ def _is_scaled_residual(layer):
 
 
 def _is_residual_add(layer):
-    return (isinstance(layer, keras.layers.Add) and _single_call(layer)
+    return (isinstance(layer, keras.layers.Add) and single_call(layer)
             and len(layer.input) == 2)
-
-
-def _is_graph_model(model):
-    try:
-        return bool(model.inputs) and bool(model.outputs) and bool(model.operations)
-    except (AttributeError, ValueError):
-        return False
-
-
-def _single_call(layer):
-    try:
-        layer.input
-        return True
-    except (AttributeError, ValueError):
-        return False
 
 
 def retrofit(
@@ -77,7 +63,7 @@ def retrofit(
     >>> base = keras.applications.ResNet50(weights=None)
     >>> model = keras_se.retrofit(base, se_ratio=16, identity_init=True)
     """
-    if not isinstance(model, keras.Model) or not _is_graph_model(model):
+    if not is_graph_model(model):
         raise ValueError(
             "retrofit needs a functional or Sequential keras.Model (subclassed "
             "models have no graph to edit). "
@@ -87,6 +73,7 @@ def retrofit(
         raise ValueError(
             f"`where` must be 'auto' or a callable. Received: where={where!r}"
         )
+    model = as_functional(model)
     se_kwargs = dict(se_kwargs or {})
     residual_layers = {
         id(layer) for layer in model.layers
@@ -101,7 +88,7 @@ def retrofit(
             "addition and no inception-style Concatenate; pass `where`. "
             f"Received: model={model.name!r}"
         )
-    producers = {id(layer.output): layer for layer in model.layers if _single_call(layer)}
+    producers = {id(layer.output): layer for layer in model.layers if single_call(layer)}
     block_names = {
         layer.name: _block_name(layer, producers) for layer in model.layers
         if id(layer) in residual_layers
@@ -183,7 +170,7 @@ def _block_name(layer, producers):
 
 def _inception_concatenations(model):
     concats = [layer for layer in model.layers
-               if isinstance(layer, keras.layers.Concatenate) and _single_call(layer)
+               if isinstance(layer, keras.layers.Concatenate) and single_call(layer)
                and len(layer.output.shape) >= 3]
     outputs = {id(layer.output): layer for layer in concats}
     feeds_concat_only = set()

@@ -168,3 +168,15 @@ def test_scaled_residual_layer():
     assert ScaledResidual.from_config(layer.get_config()).scale == 0.5
     with pytest.raises(ValueError, match="Received: scale='big'"):
         ScaledResidual("big")
+
+
+def test_retrofit_takes_a_sequential_model():
+    model = keras.Sequential([
+        keras.Input((8, 8, 3)),
+        keras.layers.Conv2D(8, 3, padding="same"),
+        keras.layers.Conv2D(8, 3, padding="same"),
+    ])
+    new = keras_se.retrofit(model, se_ratio=4, where=lambda layer: isinstance(
+        layer, keras.layers.Conv2D))
+    assert len(keras_se.utils.se_layers(new)) == 2
+    assert new(np.zeros((1, 8, 8, 3), "float32")).shape == (1, 8, 8, 8)
