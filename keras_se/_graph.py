@@ -21,10 +21,19 @@ def as_functional(model):
     return model
 
 
-def single_call(layer):
-    """Whether `layer` was called once (so that `layer.input`/`.output` are defined)."""
-    try:
-        layer.output
-        return True
-    except (AttributeError, ValueError):
-        return False
+def calls_in_graph(model):
+    """{id(layer): [node, ...]}: the calls of each layer inside `model`'s own graph.
+
+    Keras 3's `layer.input` and `layer.output` answer with a shared layer's first call
+    and raise nothing, so a layer called twice is only seen by counting its nodes.
+    """
+    calls = {}
+    for nodes in model._nodes_by_depth.values():
+        for node in nodes:
+            calls.setdefault(id(node.operation), []).append(node)
+    return calls
+
+
+def called_once(model):
+    """The ids of the layers that `model`'s graph calls exactly once."""
+    return {layer_id for layer_id, nodes in calls_in_graph(model).items() if len(nodes) == 1}

@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 
-from keras_se._graph import as_functional, is_graph_model, single_call
+from keras_se._graph import as_functional, calls_in_graph, is_graph_model
 
 FOLDABLE_CONVOLUTIONS = (
     keras.layers.Conv1D,
@@ -83,37 +83,41 @@ def fold_batch_norm(model, name=None):
 
 def _foldable_pairs(model):
     """{batch norm name: convolution layer} for every pair that can be folded."""
-    called = [layer for layer in model.layers if single_call(layer)]
+    calls = calls_in_graph(model)
     users = {}
-    for layer in called:
-        for tensor in keras.tree.flatten(layer.input):
-            users[id(tensor)] = users.get(id(tensor), 0) + 1
+    for nodes in calls.values():
+        for node in nodes:
+            for tensor in node.input_tensors:
+                users[id(tensor)] = users.get(id(tensor), 0) + 1
     for tensor in keras.tree.flatten(model.outputs):
         users[id(tensor)] = users.get(id(tensor), 0) + 1
-    producers = {id(layer.output): layer for layer in called}
+    # Only layers called once: a shared convolution's kernel serves other calls too.
+    once = {layer_id: nodes[0] for layer_id, nodes in calls.items() if len(nodes) == 1}
+    producers = {}
+    for layer in model.layers:
+        if id(layer) in once:
+            for tensor in once[id(layer)].output_tensors:
+                producers[id(tensor)] = layer
     pairs = {}
-    for bn in called:
-        if not isinstance(bn, keras.layers.BatchNormalization):
+    for bn in model.layers:
+        if not isinstance(bn, keras.layers.BatchNormalization) or id(bn) not in once:
             continue
-        inputs = keras.tree.flatten(bn.input)
+        inputs = once[id(bn)].input_tensors
         conv = producers.get(id(inputs[0])) if len(inputs) == 1 else None
         if (
             isinstance(conv, FOLDABLE_CONVOLUTIONS)
             and conv.activation is keras.activations.linear
-            and users.get(id(conv.output)) == 1
-            and _same_axis(conv, bn)
+            and users.get(id(inputs[0])) == 1
+            and _same_axis(conv, bn, len(inputs[0].shape))
         ):
             pairs[bn.name] = conv
     return pairs
 
 
-def _same_axis(conv, bn):
-    rank = len(conv.output.shape)
+def _same_axis(conv, bn, rank):
     channel_axis = rank - 1 if conv.data_format == "channels_last" else 1
     axis = bn.axis if isinstance(bn.axis, int) else None
     return axis is not None and axis % rank == channel_axis
-
-
 def _folded_weights(conv, bn):
     """The convolution's kernel and bias with `bn`'s inference map folded in."""
     weights = conv.get_weights()

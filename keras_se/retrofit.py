@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 
-from keras_se._graph import as_functional, is_graph_model, single_call
+from keras_se._graph import as_functional, called_once, is_graph_model
 from keras_se.layers import ScaledResidual, SqueezeExcite
 
 # sigmoid(10) = 0.99995: gates start this close to 1 with identity_init.
@@ -14,8 +14,8 @@ def _is_scaled_residual(layer):
     return isinstance(layer, ScaledResidual) or type(layer).__name__ == "CustomScaleLayer"
 
 
-def _is_residual_add(layer):
-    return (isinstance(layer, keras.layers.Add) and single_call(layer)
+def _is_residual_add(layer, once):
+    return (isinstance(layer, keras.layers.Add) and id(layer) in once
             and len(layer.input) == 2)
 
 
@@ -74,21 +74,23 @@ def retrofit(
             f"`where` must be 'auto' or a callable. Received: where={where!r}"
         )
     model = as_functional(model)
+    # Layers called once in this graph: `.input`/`.output` are then their only call.
+    once = called_once(model)
     se_kwargs = dict(se_kwargs or {})
     residual_layers = {
         id(layer) for layer in model.layers
-        if _is_scaled_residual(layer) or _is_residual_add(layer)
+        if _is_scaled_residual(layer) or _is_residual_add(layer, once)
     }
     concat_layers = set()
     if where == "auto" and not residual_layers:
-        concat_layers = _inception_concatenations(model)
+        concat_layers = _inception_concatenations(model, once)
     if where == "auto" and not residual_layers and not concat_layers:
         raise ValueError(
             "retrofit found no place to insert SE: the model has no residual "
             "addition and no inception-style Concatenate; pass `where`. "
             f"Received: model={model.name!r}"
         )
-    producers = {id(layer.output): layer for layer in model.layers if single_call(layer)}
+    producers = {id(layer.output): layer for layer in model.layers if id(layer) in once}
     block_names = {
         layer.name: _block_name(layer, producers) for layer in model.layers
         if id(layer) in residual_layers
@@ -168,9 +170,9 @@ def _block_name(layer, producers):
     return layer.name
 
 
-def _inception_concatenations(model):
+def _inception_concatenations(model, once):
     concats = [layer for layer in model.layers
-               if isinstance(layer, keras.layers.Concatenate) and single_call(layer)
+               if isinstance(layer, keras.layers.Concatenate) and id(layer) in once
                and len(layer.output.shape) >= 3]
     outputs = {id(layer.output): layer for layer in concats}
     feeds_concat_only = set()

@@ -74,13 +74,18 @@ def test_only_foldable_batch_norms_are_folded():
     h = keras.layers.DepthwiseConv2D(3, depth_multiplier=2, name="depthwise")(
         keras.layers.Reshape((8, 8, 6))(keras.layers.Flatten()(g)[:, :384]))
     h = keras.layers.BatchNormalization(name="depthwise_bn")(h)
-    model = keras.Model(inputs, [g, h])
+    # A convolution called twice: folding would change its other call too.
+    twice = keras.layers.Conv2D(12, 1, name="twice_conv")
+    k = keras.layers.BatchNormalization(name="shared_conv_bn")(twice(h))
+    k = twice(keras.layers.Conv2D(12, 1, name="before_twice")(k))
+    model = keras.Model(inputs, [g, h, k])
     _randomize_batch_norms(model)
 
     folded = fold_batch_norm(model, name="folded")
 
     assert sorted(_batch_norms(folded)) == sorted(
-        ["after_activation_bn", "shared_input_bn", "after_add_bn", "wrong_axis_bn"])
+        ["after_activation_bn", "shared_input_bn", "after_add_bn", "wrong_axis_bn",
+         "shared_conv_bn"])
     assert folded.name == "folded"
     assert all(folded.get_layer(name).use_bias for name in ("plain_conv", "conv1d", "depthwise"))
     assert not folded.get_layer("shared_conv").use_bias
