@@ -25,8 +25,8 @@ def fold_batch_norm(model, name=None):
 
     A batch norm is folded when its input is the output of a `Conv1D`,
     `Conv2D`, `Conv3D` (grouped or not) or `DepthwiseConv2D` without an
-    activation, used by nothing else, and it normalizes the convolution's
-    channel axis. Every other layer is copied with its weights. Fold a trained
+    activation, called once and used by nothing else, and it normalizes the
+    convolution's channel axis. Every other layer is copied with its weights. Fold a trained
     model for inference only: the new model has no batch norm to train.
 
     Args:
