@@ -6,4 +6,7 @@ from keras_se.retrofit import retrofit
 from keras_se.layers import SqueezeExcite
 from keras_se.version import __version__
 
-__all__ = ["SqueezeExcite", "retrofit", "fold_batch_norm", "convert", "layers", "models", "utils", "__version__"]
+__all__ = [
+    "SqueezeExcite", "retrofit", "fold_batch_norm", "convert", "layers", "models", "utils",
+    "__version__",
+]

@@ -37,3 +37,14 @@ def calls_in_graph(model):
 def called_once(model):
     """The ids of the layers that `model`'s graph calls exactly once."""
     return {layer_id for layer_id, nodes in calls_in_graph(model).items() if len(nodes) == 1}
+
+
+def rebuild(model, clone_function, call_function, name):
+    """A new functional model from `model`'s input tensors through
+    `keras.models.clone_model` (weights are the caller's to copy)."""
+    new = keras.models.clone_model(
+        model, input_tensors=model.input, clone_function=clone_function,
+        call_function=call_function,
+    )
+    unwrap = lambda tensors: tensors[0] if len(tensors) == 1 else tensors  # noqa: E731
+    return keras.Model(unwrap(new.inputs), unwrap(new.outputs), name=name)

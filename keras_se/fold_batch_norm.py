@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 
-from keras_se._graph import as_functional, calls_in_graph, is_graph_model
+from keras_se._graph import as_functional, calls_in_graph, is_graph_model, rebuild
 
 FOLDABLE_CONVOLUTIONS = (
     keras.layers.Conv1D,
@@ -26,8 +26,9 @@ def fold_batch_norm(model, name=None):
     A batch norm is folded when its input is the output of a `Conv1D`,
     `Conv2D`, `Conv3D` (grouped or not) or `DepthwiseConv2D` without an
     activation, called once and used by nothing else, and it normalizes the
-    convolution's channel axis. Every other layer is copied with its weights. Fold a trained
-    model for inference only: the new model has no batch norm to train.
+    convolution's channel axis. Every other layer is copied with its weights.
+    Fold a trained model for inference only: the new model has no batch norm
+    to train.
 
     Args:
         model: a functional or Sequential `keras.Model`.
@@ -51,11 +52,11 @@ def fold_batch_norm(model, name=None):
         )
     model = as_functional(model)
     pairs = _foldable_pairs(model)  # batch norm name -> convolution
-    convolutions = {conv.name for conv in pairs.values()}
+    batch_norm_of = {conv.name: model.get_layer(bn) for bn, conv in pairs.items()}
 
     def clone_layer(layer):
         config = layer.get_config()
-        if layer.name in convolutions:
+        if layer.name in batch_norm_of:
             config["use_bias"] = True
         return layer.__class__.from_config(config)
 
@@ -64,21 +65,15 @@ def fold_batch_norm(model, name=None):
             return args[0]  # the folded convolution's output
         return layer(*args, **kwargs)
 
-    new = keras.models.clone_model(
-        model, input_tensors=model.input, clone_function=clone_layer,
-        call_function=call_function,
-    )
+    new = rebuild(model, clone_layer, call_function, name or model.name)
     for layer in model.layers:
         if layer.name in pairs or not layer.weights:
             continue
-        target = new.get_layer(layer.name)
-        if layer.name in convolutions:
-            bn = next(b for b, conv in pairs.items() if conv.name == layer.name)
-            target.set_weights(_folded_weights(layer, model.get_layer(bn)))
-        else:
-            target.set_weights(layer.get_weights())
-    unwrap = lambda tensors: tensors[0] if len(tensors) == 1 else tensors  # noqa: E731
-    return keras.Model(unwrap(new.inputs), unwrap(new.outputs), name=name or model.name)
+        weights = layer.get_weights()
+        if layer.name in batch_norm_of:
+            weights = _folded_weights(layer, batch_norm_of[layer.name])
+        new.get_layer(layer.name).set_weights(weights)
+    return new
 
 
 def _foldable_pairs(model):
@@ -118,6 +113,8 @@ def _same_axis(conv, bn, rank):
     channel_axis = rank - 1 if conv.data_format == "channels_last" else 1
     axis = bn.axis if isinstance(bn.axis, int) else None
     return axis is not None and axis % rank == channel_axis
+
+
 def _folded_weights(conv, bn):
     """The convolution's kernel and bias with `bn`'s inference map folded in."""
     weights = conv.get_weights()

@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 
-from keras_se._graph import as_functional, called_once, is_graph_model
+from keras_se._graph import as_functional, called_once, is_graph_model, rebuild
 from keras_se.layers import ScaledResidual, SqueezeExcite
 
 # sigmoid(10) = 0.99995: gates start this close to 1 with identity_init.
@@ -135,10 +135,7 @@ def retrofit(
         return layer.__class__.from_config(layer.get_config())
 
     # The new graph starts from the original input tensors (kept as they are).
-    new = keras.models.clone_model(
-        model, input_tensors=model.input, clone_function=clone_layer,
-        call_function=call_function,
-    )
+    new = rebuild(model, clone_layer, call_function, name or f"{model.name}_se")
     if not inserted and not allow_none:
         raise ValueError(
             "retrofit found no place to insert SE: `where` picked no layer. "
@@ -153,9 +150,7 @@ def retrofit(
             if se.use_bias:
                 se.expand_bias.assign(
                     np.full(se.expand_bias.shape, IDENTITY_GATE_BIAS, "float32"))
-    unwrap = lambda tensors: tensors[0] if len(tensors) == 1 else tensors  # noqa: E731
-    return keras.Model(unwrap(new.inputs), unwrap(new.outputs),
-                       name=name or f"{model.name}_se")
+    return new
 
 
 def _block_name(layer, producers):
