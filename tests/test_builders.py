@@ -207,3 +207,20 @@ def test_weights_file_is_loaded(tmp_path):
     again = models.CifarSEResNet(depth=20, classes=3, weights=str(path))
     for a, b in zip(model.get_weights(), again.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_every_builder_is_registered():
+    exported = {name for name in models.__all__ if name[0].isupper() and name != "BUILDERS"}
+    assert set(models.BUILDERS) == exported - {"BuilderInfo"}
+    assert all(info.builder is getattr(models, name) for name, info in models.BUILDERS.items())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(models.BUILDERS))
+def test_registry_gives_each_builders_default_and_smallest_input(name):
+    info = models.get_builder(name)
+    assert info.builder().input_shape[1:] == info.default_input_shape()
+    smallest = (info.min_size, info.min_size, 3)
+    assert info.builder(include_top=False, input_shape=smallest).input_shape[1:] == smallest
+    with pytest.raises(ValueError, match=f"{info.min_size - 1}, {info.min_size - 1}, 3"):
+        info.builder(include_top=False, input_shape=(info.min_size - 1, info.min_size - 1, 3))

@@ -4,10 +4,10 @@ import pytest
 from keras_se import SqueezeExcite, models
 from keras_se.utils import model_stats
 
-# SPEC section 2: SE-ResNet-50 parameters by reduction ratio (None: no SE).
+# The paper's Table 10 (section 6.1): SE-ResNet-50 parameters by reduction ratio (None: no SE).
 RATIO_PARAMS = {2: 45.7e6, 4: 35.7e6, 8: 30.7e6, 16: 28.1e6, 32: 26.9e6, None: 25.6e6}
 
-# SPEC section 3: GMACs plain -> SE.
+# The paper's Table 2: GMACs ("GFLOPs" there) plain -> SE.
 MACS = [
     (models.SEResNet50, 3.86, 3.87),
     (models.SEResNet101, 7.58, 7.60),
@@ -79,3 +79,20 @@ def test_unknown_spatial_size_is_an_error():
 def test_not_a_model():
     with pytest.raises(ValueError, match="Received: model=Conv2D"):
         model_stats(keras.layers.Conv2D(4, 1))
+
+
+@pytest.mark.slow
+def test_a_builder_name_is_built_at_its_registered_input_size():
+    # SE-ResNet-50 by name is the 224x224 network of the paper's Tables 2 and 10.
+    stats = model_stats("SEResNet50")
+    assert abs(stats["params"] - RATIO_PARAMS[16]) <= 0.1e6
+    assert round(stats["macs"] / 1e9, 2) == 3.87
+    cifar = models.CifarSEResNet(depth=20, se_ratio=None, input_shape=(32, 32, 3))
+    assert model_stats("CifarSEResNet", depth=20, se_ratio=None) == model_stats(cifar)
+
+
+def test_builder_arguments_go_with_a_name():
+    with pytest.raises(ValueError, match="Received: model=Functional"):
+        model_stats(_single(keras.layers.Conv2D(4, 1), (3, 3, 2)), se_ratio=4)
+    with pytest.raises(ValueError, match="name='VGG16'"):
+        model_stats("VGG16")

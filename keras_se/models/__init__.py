@@ -1,8 +1,19 @@
-"""Network builders of keras_se, with the keras.applications contract."""
+"""Network builders of keras_se, with the keras.applications contract.
+
+Every builder takes keras.applications' arguments (`include_top`, `weights`,
+`input_tensor`, `input_shape`, `pooling`, `classes`, `classifier_activation`,
+`name`) and the SE arguments: `se_ratio` (the reduction ratio r, None for the
+network without SE), `se_integration` (where the block sits in a residual unit:
+"standard", "pre", "post", "identity" or "3x3", the paper's section 6.5),
+`se_stages` (which stages get SE) and `se_kwargs` (further `SqueezeExcite`
+arguments). `BUILDERS` and `get_builder` give each builder's family and default
+input size.
+"""
 
 from keras_se.models.bn_inception import SEBNInception
 from keras_se.models.cifar_resnet import CifarSEResNet
 from keras_se.models.inception import SEInceptionResNetV2, SEInceptionV3
+from keras_se.models.registry import BUILDERS, BuilderInfo, get_builder, register
 from keras_se.models.resnet import (
     SEResNet18,
     SEResNet34,
@@ -12,19 +23,8 @@ from keras_se.models.resnet import (
 )
 from keras_se.models.resnext import SEResNeXt50, SEResNeXt101
 
-#: Every builder by name, for apps and command lines.
-BUILDERS = {
-    "SEResNet18": SEResNet18,
-    "SEResNet34": SEResNet34,
-    "SEResNet50": SEResNet50,
-    "SEResNet101": SEResNet101,
-    "SEResNet152": SEResNet152,
-    "SEResNeXt50": SEResNeXt50,
-    "SEResNeXt101": SEResNeXt101,
-    "CifarSEResNet": CifarSEResNet,
-    "SEInceptionV3": SEInceptionV3,
-    "SEInceptionResNetV2": SEInceptionResNetV2,
-    "SEBNInception": SEBNInception,
-}
-
-__all__ = list(BUILDERS) + ["BUILDERS"]
+__all__ = [
+    "SEResNet18", "SEResNet34", "SEResNet50", "SEResNet101", "SEResNet152", "SEResNeXt50",
+    "SEResNeXt101", "CifarSEResNet", "SEInceptionV3", "SEInceptionResNetV2", "SEBNInception",
+    "BUILDERS", "BuilderInfo", "get_builder", "register",
+]

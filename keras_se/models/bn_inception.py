@@ -4,6 +4,7 @@ import keras
 
 from keras_se.models import builder_utils as bu
 from keras_se.models import residual_units as ru
+from keras_se.models.registry import register
 
 # module: (1x1, 3x3 reduce, 3x3, double 3x3 reduce, double 3x3, pool, pool proj, stride)
 # as in the released BN-Inception (the SE paper's base model).
@@ -116,3 +117,6 @@ def SEBNInception(include_top=True, weights=None, input_tensor=None, input_shape
     if name is None:
         name = "se_bn_inception" if se_ratio is not None else "bn_inception"
     return bu.finish_model(inputs, x, name, weights)
+
+
+register("inception", 224, 32, SEBNInception)

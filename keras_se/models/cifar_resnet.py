@@ -4,6 +4,7 @@ import keras
 
 from keras_se.models import builder_utils as bu
 from keras_se.models import residual_units as ru
+from keras_se.models.registry import register
 
 CIFAR_STAGES = (2, 3, 4)
 BASIC_DEPTHS = (20, 32, 44, 56, 110)
@@ -96,3 +97,6 @@ def CifarSEResNet(
     if name is None:
         name = ("cifar_se_resnet" if se_ratio is not None else "cifar_resnet") + str(depth)
     return bu.finish_model(inputs, x, name, weights)
+
+
+register("cifar_resnet", 32, 8, CifarSEResNet)

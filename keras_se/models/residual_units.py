@@ -1,7 +1,7 @@
 """Residual units (basic, bottleneck, pre-activation bottleneck) with SE.
 
 Every unit takes an `se` callable (or None) and an `integration` that says
-where the SE block sits (SPEC section 2):
+where the SE block sits (the paper's section 6.5, Table 14):
 
 - `standard`: on the residual branch after its last BN, before the addition;
 - `pre`: on the unit's input, at the start of the residual branch only;

@@ -5,9 +5,10 @@ import math
 import keras
 
 from keras_se.layers import SqueezeExcite
+from keras_se.models.registry import get_builder
 
 
-def model_stats(model):
+def model_stats(model, **builder_kwargs):
     """Parameters and MACs of one sample through `model`.
 
     MACs are those of the convolution and Dense layers (Conv1D/2D/3D, grouped,
@@ -20,7 +21,11 @@ def model_stats(model):
     models are walked through.
 
     Args:
-        model: a built `keras.Model` whose spatial input sizes are known.
+        model: a built `keras.Model` whose spatial input sizes are known, or
+            the name of a builder of `keras_se.models`, which is then built at
+            its registered default input size.
+        **builder_kwargs: with a builder's name, its arguments (`se_ratio`,
+            `input_shape`, `classes`...).
 
     Returns:
         `{"params": int, "macs": int}`.
@@ -28,9 +33,19 @@ def model_stats(model):
     Example:
 
     >>> stats = model_stats(keras_se.models.SEResNet50())
-    >>> round(stats["macs"] / 1e9, 2)
-    3.86
+    >>> round(stats["macs"] / 1e9, 3)
+    3.872
+    >>> model_stats("SEResNet50", se_ratio=None)["params"]
+    25610152
     """
+    if isinstance(model, str):
+        info = get_builder(model)
+        model = info.builder(**{"input_shape": info.default_input_shape(), **builder_kwargs})
+    elif builder_kwargs:
+        raise ValueError(
+            "builder arguments go with a builder's name, not a built model. "
+            f"Received: model={type(model).__name__}, {builder_kwargs}"
+        )
     if not isinstance(model, keras.Model):
         raise ValueError(
             f"`model` must be a keras.Model. Received: model={type(model).__name__}"
