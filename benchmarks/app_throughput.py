@@ -11,7 +11,6 @@ training images/s (validation excluded), the median over epochs after the first 
 
 import argparse
 import json
-import math
 import os
 import statistics
 import sys
@@ -24,7 +23,7 @@ import common  # noqa: E402
 
 
 def app_run(args):
-    from apps import cli
+    from se_tune import cli
 
     with tempfile.TemporaryDirectory() as run_dir:
         code = cli.main([
@@ -43,20 +42,18 @@ def app_run(args):
 def bare_run(args):
     import keras
 
-    import keras_se
-    from apps import data, training
-    from apps.config import TrainConfig
+    from se_tune import data, training
+    from se_tune.config import ModelConfig, TrainConfig
 
     config = data.DataConfig(name="synthetic", image_size=32, num_samples=args.num_samples,
                              batch_size=args.batch_size)
     splits = data.load_data(config, seed=0)
-    policy = training.set_precision("auto")
-    model = keras_se.models.CifarSEResNet(depth=args.depth, input_shape=splits.input_shape,
-                                          classes=splits.num_classes, classifier_activation=None)
-    keras.config.set_dtype_policy("float32")
-    # The app's own optimizer, schedule and loss, so that only the training loop differs.
-    steps = math.ceil(len(splits.x_train) / args.batch_size)
-    training.compile_model(model, TrainConfig(epochs=args.epochs), steps)
+    # The app's own model, precision, optimizer, schedule and loss, so that only the
+    # training loop differs.
+    train = TrainConfig(epochs=args.epochs)
+    model, _ = training.prepare_model(ModelConfig(kwargs={"depth": args.depth}), train, config,
+                                      splits, seed=0)
+    policy = training.PRECISION_POLICIES[training.resolve_precision(train.precision)]
     x = keras.ops.convert_to_tensor(splits.x_train)
     y = keras.ops.convert_to_tensor(training.one_hot(splits.y_train, splits.num_classes))
 
@@ -91,15 +88,13 @@ def main():
 
     shared = ["--depth", str(args.depth), "--num_samples", str(args.num_samples),
               "--batch_size", str(args.batch_size), "--epochs", str(args.epochs)]
-    best = {}
-    for _ in range(args.rounds):
-        for name in ("bare", "app"):
-            result = common.run_child(__file__, shared + ["--child", name])
-            print(f"{name}: {result}", flush=True)
-            if "error" in result:
-                raise SystemExit(f"{name} run failed: {result['error']}")
-            if result["images_per_second"] > best.get(name, {}).get("images_per_second", 0):
-                best[name] = result
+    runs = [(name, shared + ["--child", name], {}) for name in ("bare", "app")]
+    best = common.fastest_of_rounds(__file__, runs, args.rounds,
+                                    key=lambda result: -result["images_per_second"])
+    for name, result in best.items():
+        print(f"{name}: {result}", flush=True)
+        if "error" in result:
+            raise SystemExit(f"{name} run failed: {result['error']}")
     import keras
 
     ratio = best["app"]["images_per_second"] / best["bare"]["images_per_second"]

@@ -4,7 +4,6 @@ import csv
 import json
 import os
 import pickle
-import socket
 import subprocess
 import sys
 import time
@@ -15,13 +14,10 @@ import pytest
 
 pytest.importorskip("keras_tuner")
 
-from apps import cli  # noqa: E402
+from app_helpers import TINY as TINY_RUN, free_port, run_app, start_app  # noqa: E402
+from se_tune import cli  # noqa: E402
 
-TINY = [
-    "--data.name", "synthetic", "--data.image_size", "8", "--data.num_samples", "96",
-    "--data.num_classes", "3", "--data.batch_size", "16",
-    "--model.kwargs", '{"depth": 20}', "--train.epochs", "1", "--train.verbose", "0",
-]
+TINY = [*TINY_RUN, "--train.epochs", "1"]
 
 
 def run(argv, capsys=None):
@@ -62,7 +58,7 @@ def test_batches_follow_the_seeded_epoch_order(tmp_path, monkeypatch):
     random state: a resumed run sees the same batches as an uninterrupted one."""
     import random
 
-    from apps import data
+    from se_tune import data
 
     seen = []
     batch = data.EpochBatches.batch
@@ -103,8 +99,7 @@ def test_search_outputs_and_resume(tmp_path, capsys):
     run_dir = tmp_path / "search"
     argv = _search_args(run_dir, ["--train.epochs", "3"])
     # A search killed during its second trial...
-    proc = subprocess.Popen([sys.executable, "-m", "apps.cli", *argv],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = start_app(argv)
     first = run_dir / "trials" / "trial_0" / "model.keras"
     deadline = time.time() + 300
     while not (run_dir / "tuner" / "trial_1").exists() and time.time() < deadline:
@@ -137,12 +132,6 @@ def test_search_outputs_and_resume(tmp_path, capsys):
     assert len(_read_rows(run_dir)) == 1
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _post(url, body):
     request = urllib.request.Request(
         url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
@@ -155,7 +144,7 @@ def _post(url, body):
 def test_tensorboard_serves_hparams_and_scalars(tmp_path):
     run_dir = tmp_path / "search"
     assert cli.main(_search_args(run_dir, ["--train.epochs", "2"])) == 0
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "tensorboard.main", "--logdir", str(run_dir / "tb"),
          "--host", "127.0.0.1", "--port", str(port), "--reload_interval", "1"],
@@ -210,7 +199,7 @@ def _write_cifar10(folder, n=6):
 
 
 def test_cifar_format_folder(tmp_path):
-    from apps.data import DataConfig, load_data
+    from se_tune.data import DataConfig, load_data
 
     _write_cifar10(tmp_path / "cifar")
     splits = load_data(DataConfig(name="cifar10", data_dir=str(tmp_path / "cifar")), 0)
@@ -262,7 +251,7 @@ def test_image_folder_and_fit(tmp_path):
 
 
 def test_digits_is_the_default_dataset():
-    from apps.data import DataConfig, load_data
+    from se_tune.data import DataConfig, load_data
 
     splits = load_data(DataConfig(), 0)
     assert splits.input_shape == (8, 8, 1) and splits.num_classes == 10
@@ -278,6 +267,7 @@ def test_digits_is_the_default_dataset():
     (["fit", "--train.no_such_key", "1"], "no_such_key"),
     (["fit", "--train.optimizer", "adagrad"], "adagrad"),
     (["fit", "--model.name", "VGG16", *TINY[:10]], "VGG16"),
+    (["fit", "--model.name", "SEResNet50", "--model.kwargs", "{}"], "data.image_size"),
     (["fit", "--data.name", "mnist"], "mnist"),
     (["fit", "--data.name", "cifar10", "--data.data_dir", "EMPTY_DIR"], "data_batch_1"),
     (["fit", "--data.name", "folder", "--data.data_dir", "EMPTY_DIR"], "data_dir"),
@@ -298,11 +288,54 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys):
 
 
 def test_console_script_exit_code(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "apps.cli", "fit", "--data.name", "mnist"],
-        capture_output=True, text=True,
-    )
+    result = run_app(["fit", "--data.name", "mnist"])
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         line for line in result.stderr.strip().splitlines() if "mnist" in line
     ]
+
+
+def test_building_a_model_leaves_the_dtype_policy_as_it_was():
+    import keras
+
+    from se_tune import data, training
+    from se_tune.config import ModelConfig, TrainConfig
+
+    splits = data.load_data(data.DataConfig(name="synthetic", image_size=8, num_samples=96,
+                                            num_classes=3), seed=0)
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    model, _ = training.prepare_model(ModelConfig(kwargs={"depth": 20}),
+                                      TrainConfig(precision="fp32"), data.DataConfig(), splits, 0)
+    assert model.get_layer("conv1_conv").dtype_policy.name == "float32"
+    assert keras.config.dtype_policy().name == "mixed_bfloat16"
+
+
+def test_plots_leave_matplotlib_s_backend_alone(tmp_path):
+    import matplotlib
+    from PIL import Image
+
+    from se_tune.search import plot_ratio
+
+    before = matplotlib.get_backend()
+    matplotlib.use("svg")
+    try:
+        rows = [{"se_ratio": 4, "best_val_accuracy": 0.8},
+                {"se_ratio": None, "best_val_accuracy": 0.7}]
+        plot_ratio(rows, tmp_path / "plot.png")
+        assert matplotlib.get_backend() == "svg"
+    finally:
+        matplotlib.use(before)
+    with Image.open(tmp_path / "plot.png") as im:
+        assert im.format == "PNG" and im.size == (500, 320)
+
+
+def test_run_lock_is_held_inside_its_block_only(tmp_path):
+    from se_tune.errors import UsageError
+    from se_tune.locking import run_lock
+
+    with run_lock(tmp_path):
+        with pytest.raises(UsageError, match=f"another search is running.*pid {os.getpid()}"):
+            with run_lock(tmp_path):
+                pass
+    with run_lock(tmp_path):  # released: taken again at once
+        pass

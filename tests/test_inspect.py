@@ -9,10 +9,10 @@ import pytest
 pytest.importorskip("keras_tuner")
 
 import keras_se  # noqa: E402
-from apps import cli  # noqa: E402
-from apps.data import DataConfig, load_data  # noqa: E402
-from apps.config import InspectConfig  # noqa: E402
-from apps.inspect_gates import inspect_model  # noqa: E402
+from se_tune import cli  # noqa: E402
+from se_tune.data import DataConfig, load_data  # noqa: E402
+from se_tune.config import InspectConfig  # noqa: E402
+from se_tune.inspect_gates import inspect_model  # noqa: E402
 
 DATA = ["--data.name", "synthetic", "--data.image_size", "8", "--data.num_samples", "120",
         "--data.num_classes", "3"]
@@ -94,7 +94,7 @@ def test_inspect_errors(tmp_path, capsys):
 def test_search_inspects_the_best_se_trial_when_the_baseline_wins(tmp_path, capsys):
     import types
 
-    from apps import runner
+    from se_tune import runner
 
     for trial, ratio in (("0", None), ("1", 4)):
         model = keras_se.models.CifarSEResNet(depth=20, input_shape=(8, 8, 3), classes=3,

@@ -1,5 +1,5 @@
 """Crash-safe resume, failing trials, the search lock, distributed search and
-multi-device training (issue: reliability and scale-out)."""
+multi-device training."""
 
 import csv
 import json
@@ -16,13 +16,9 @@ import pytest
 
 pytest.importorskip("keras_tuner")
 
-from apps import cli  # noqa: E402
+from app_helpers import TINY, free_port, out_of_memory_on_build, run_app, start_app  # noqa: E402
+from se_tune import cli  # noqa: E402
 
-TINY = [
-    "--data.name", "synthetic", "--data.image_size", "8", "--data.num_samples", "96",
-    "--data.num_classes", "3", "--data.batch_size", "16",
-    "--model.kwargs", '{"depth": 20}', "--train.verbose", "0",
-]
 COMPARED = ("trial", "se_ratio", "params", "macs", "best_val_accuracy", "epochs", "status")
 
 
@@ -35,19 +31,10 @@ def _rows(run_dir):
         return [{k: row[k] for k in COMPARED if k in row} for row in csv.DictReader(f)]
 
 
-def _run(argv, faults=None, **kwargs):
-    env = dict(os.environ)
-    env.pop("SE_TUNE_FAULTS", None)
-    if faults:
-        env["SE_TUNE_FAULTS"] = faults
-    return subprocess.run([sys.executable, "-m", "apps.cli", *argv], env=env,
-                          capture_output=True, text=True, **kwargs)
-
-
 @pytest.mark.slow
 def test_killed_search_resumes_to_the_same_results(tmp_path):
     space = ["--search.space", '{"se_ratio": [4, null]}', "--train.epochs", "3"]
-    clean = _run(_search(tmp_path / "clean", *space))
+    clean = run_app(_search(tmp_path / "clean", *space))
     assert clean.returncode == 0, clean.stderr[-2000:]
 
     run_dir = tmp_path / "killed"
@@ -58,10 +45,10 @@ def test_killed_search_resumes_to_the_same_results(tmp_path):
              "checkpoint_write:1",     # inside a checkpoint write (trial 0, epoch 3)
              "train_batch:7"]          # mid-epoch, trial 1
     for faults in kills:
-        killed = _run(argv, faults=faults)
+        killed = run_app(argv, faults=faults)
         assert killed.returncode == -signal.SIGKILL, (faults, killed.stderr[-2000:])
     # The kill inside a checkpoint write left a model file the JSON never named.
-    resumed = _run(argv)
+    resumed = run_app(argv)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "Resuming trial" in resumed.stdout
     assert _rows(run_dir) == _rows(tmp_path / "clean")
@@ -71,10 +58,7 @@ def test_killed_search_resumes_to_the_same_results(tmp_path):
 @pytest.mark.slow
 def test_second_search_in_the_same_folder_refuses(tmp_path, capsys):
     run_dir = tmp_path / "busy"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "apps.cli", *_search(run_dir, "--train.epochs", "50")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    proc = start_app(_search(run_dir, "--train.epochs", "50"))
     try:
         lock = run_dir / "search.lock"
         deadline = time.time() + 120
@@ -104,7 +88,7 @@ def test_nan_trial_fails_and_the_search_goes_on(tmp_path):
 
 
 def test_out_of_memory_trial_fails_and_the_search_goes_on(tmp_path, monkeypatch):
-    monkeypatch.setenv("SE_TUNE_FAULTS", "oom:1")
+    out_of_memory_on_build(monkeypatch)
     argv = _search(tmp_path, "--train.epochs", "1", "--search.space", '{"se_ratio": [4, 8]}')
     assert cli.main(argv) == 0
     (s0, r0), (s1, _) = _statuses(tmp_path)
@@ -126,7 +110,7 @@ def test_oversize_trial_fails(tmp_path):
 
 
 def test_consecutive_failure_limit_stops_the_search(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("SE_TUNE_FAULTS", "oom:1")
+    out_of_memory_on_build(monkeypatch)
     argv = _search(tmp_path, "--train.epochs", "1", "--search.space", '{"se_ratio": [4, 8]}',
                    "--search.max_consecutive_failures", "1")
     with pytest.raises(SystemExit) as stop:
@@ -134,22 +118,6 @@ def test_consecutive_failure_limit_stops_the_search(tmp_path, monkeypatch, capsy
     assert stop.value.code == 1
     assert "search stopped" in capsys.readouterr().out
     assert [s for s, _ in _statuses(tmp_path)] == ["FAILED"]
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start(argv, faults=None, **kwargs):
-    env = dict(os.environ)
-    env.pop("SE_TUNE_FAULTS", None)
-    if faults:
-        env["SE_TUNE_FAULTS"] = faults
-    return subprocess.Popen([sys.executable, "-m", "apps.cli", *argv], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            **kwargs)
 
 
 def _wait_port(port, timeout=120):
@@ -178,11 +146,11 @@ def _trial_starts(outputs):
 
 @pytest.mark.slow
 def test_chief_and_two_workers_run_each_trial_once(tmp_path):
-    port = _free_port()
-    chief = _start(_distributed(tmp_path, port, "chief"))
+    port = free_port()
+    chief = start_app(_distributed(tmp_path, port, "chief"))
     try:
         _wait_port(port)
-        workers = [_start(_distributed(tmp_path, port, "worker", f"w{i}")) for i in (1, 2)]
+        workers = [start_app(_distributed(tmp_path, port, "worker", f"w{i}")) for i in (1, 2)]
         outputs = [w.communicate(timeout=600)[0] for w in workers]
         assert [w.returncode for w in workers] == [0, 0], outputs
         out = chief.communicate(timeout=300)[0]
@@ -196,16 +164,16 @@ def test_chief_and_two_workers_run_each_trial_once(tmp_path):
 
 @pytest.mark.slow
 def test_killed_worker_restarts_and_nothing_is_lost(tmp_path):
-    port = _free_port()
-    chief = _start(_distributed(tmp_path, port, "chief"))
+    port = free_port()
+    chief = start_app(_distributed(tmp_path, port, "chief"))
     try:
         _wait_port(port)
         # Batch 7 is in the second epoch of its first trial, after a checkpoint.
-        doomed = _start(_distributed(tmp_path, port, "worker", "w1"), faults="train_batch:7")
-        other = _start(_distributed(tmp_path, port, "worker", "w2"))
+        doomed = start_app(_distributed(tmp_path, port, "worker", "w1"), faults="train_batch:7")
+        other = start_app(_distributed(tmp_path, port, "worker", "w2"))
         doomed.communicate(timeout=600)
         assert doomed.returncode == -signal.SIGKILL
-        again = _start(_distributed(tmp_path, port, "worker", "w1"))
+        again = start_app(_distributed(tmp_path, port, "worker", "w1"))
         outputs = [again.communicate(timeout=600)[0], other.communicate(timeout=600)[0]]
         assert [again.returncode, other.returncode] == [0, 0], outputs
         out = chief.communicate(timeout=300)[0]
@@ -234,7 +202,7 @@ def test_multi_device_training_on_two_virtual_cpus(tmp_path):
     kind, setup, env_extra = MULTI_DEVICE[keras.config.backend()]
     code = setup + textwrap.dedent(f"""
         import sys
-        from apps import cli
+        from se_tune import cli
         sys.exit(cli.main({_search(tmp_path, "--train.epochs", "1",
                                    "--search.space", '{"se_ratio": [4]}',
                                    "--train.distribution", kind)!r}))
@@ -247,7 +215,7 @@ def test_multi_device_training_on_two_virtual_cpus(tmp_path):
 
 
 def _write_many(path):
-    from apps import training
+    from se_tune import training
 
     for i in range(200):
         training.write_json(path, {"writer": os.getpid(), "i": i})

@@ -7,7 +7,8 @@ import keras
 import numpy as np
 
 import keras_se
-from apps.errors import UsageError
+from se_tune.errors import UsageError
+from se_tune.plotting import new_figure
 
 
 def class_gate_means(model, x, y, classes, images_per_class):
@@ -40,17 +41,12 @@ def class_specificity(per_class):
 
 
 def plot_layer(name, means, classes, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 2.6), dpi=100)
+    fig = new_figure(figsize=(6, 2.6), dpi=100)
+    ax = fig.subplots()
     _draw(ax, name, means, classes)
     ax.legend(fontsize=7, ncol=min(6, len(classes) + 1), loc="lower right")
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
 
 
 def _draw(ax, name, means, classes):
@@ -65,16 +61,11 @@ def _draw(ax, name, means, classes):
 
 
 def plot_grid(gate_means, classes, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     names = list(gate_means)
     cols = 3
     rows = -(-len(names) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.4 * rows), dpi=80,
-                             squeeze=False)
+    fig = new_figure(figsize=(4.2 * cols, 2.4 * rows), dpi=80)
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax, name in zip(axes.flat, names):
         _draw(ax, name, gate_means[name], classes)
     for ax in axes.flat[len(names):]:
@@ -83,7 +74,6 @@ def plot_grid(gate_means, classes, path):
     fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=8)
     fig.tight_layout(rect=(0, 0, 1, 0.97))
     fig.savefig(path)
-    plt.close(fig)
 
 
 def inspect_model(model_path, splits, config, seed=0):

@@ -1,5 +1,6 @@
 """Model, optimizer and training loop of one run (or one search trial)."""
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -11,11 +12,10 @@ import keras
 import numpy as np
 
 import keras_se
-from apps import faults
-from apps.checkpoint import EpochCheckpoint, atomic_write_text
-from apps.data import EpochBatches, as_dataset
-from apps.errors import TrialFailure, UsageError
-from apps.tensorboard_logging import TensorBoardLogger
+from se_tune.checkpoint import EpochCheckpoint, atomic_write_text
+from se_tune.data import EpochBatches, as_dataset
+from se_tune.errors import TrialFailure, UsageError
+from se_tune.tensorboard_logging import TensorBoardLogger
 
 PRECISION_POLICIES = {"bf16": "mixed_bfloat16", "fp16": "mixed_float16", "fp32": "float32"}
 
@@ -44,14 +44,20 @@ def resolve_precision(precision):
 
 def build_model(model_config, input_shape, num_classes):
     """Builds `model_config.name` from keras_se.models, returning logits."""
-    builder = keras_se.models.BUILDERS.get(model_config.name)
-    if builder is None:
+    info = keras_se.models.BUILDERS.get(model_config.name)
+    if info is None:
         raise UsageError(
             f"model.name must be one of {', '.join(keras_se.models.BUILDERS)}. "
             f"Received: {model_config.name!r}"
         )
+    size = min(input_shape[:2])
+    if size < info.min_size:
+        raise UsageError(
+            f"{info.name} needs images of at least {info.min_size}x{info.min_size} "
+            f"(data.image_size). Received: {input_shape[0]}x{input_shape[1]}"
+        )
     try:
-        return builder(
+        return info.builder(
             input_shape=input_shape,
             classes=num_classes,
             classifier_activation=None,
@@ -112,35 +118,37 @@ def augmentation(input_shape):
     )
 
 
-def set_distribution(kind):
-    """Sets up multi-device training (call inside each trial: keras-tuner clears
-    the session before a trial, which drops a distribution set earlier)."""
+def distribution_scope(kind):
+    """A context in which models are built and trained on several devices.
+
+    Args:
+        kind: `none`, `data_parallel` (Keras' JAX `DataParallel` over all
+            devices) or `mirrored` (TensorFlow's `MirroredStrategy` over all
+            local devices).
+
+    Returns:
+        A context manager; the previous distribution is back when it exits.
+
+    Example:
+
+    >>> with distribution_scope("none"):
+    ...     model = build_model(ModelConfig(), (32, 32, 3), 10)
+    """
     backend = keras.config.backend()
     if kind == "none":
-        if backend == "jax":
-            keras.distribution.set_distribution(None)
-        return
+        return contextlib.nullcontext()
     if kind == "data_parallel":
         if backend != "jax":
             raise UsageError(
                 "train.distribution=data_parallel needs the JAX backend. "
                 f"Received: backend {backend!r}"
             )
-        keras.distribution.set_distribution(keras.distribution.DataParallel())
-        return
+        return keras.distribution.DataParallel().scope()
     if backend != "tensorflow":
         raise UsageError(
             "train.distribution=mirrored needs the TensorFlow backend. "
             f"Received: backend {backend!r}"
         )
-
-
-def strategy_scope(kind):
-    """TensorFlow's MirroredStrategy scope for `mirrored`, else a no-op."""
-    import contextlib
-
-    if kind != "mirrored":
-        return contextlib.nullcontext()
     import tensorflow as tf
 
     devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
@@ -170,24 +178,30 @@ def set_precision(precision):
 
 def prepare_model(model_config, train, data_config, splits, seed):
     """Builds and compiles a model under the run's precision; returns it and
-    its cost (`model_stats` of the network without augmentation)."""
+    its cost (`model_stats` of the network without augmentation).
+
+    Call it inside `distribution_scope(train.distribution)`. Running out of
+    memory raises `TrialFailure`.
+    """
     keras.utils.set_random_seed(seed)
+    previous = keras.config.dtype_policy()
     set_precision(train.precision)
-    set_distribution(train.distribution)
-    with strategy_scope(train.distribution):
-        try:
-            model = build_model(model_config, splits.input_shape, splits.num_classes)
-            stats = keras_se.utils.model_stats(model)
-            if data_config.augment:
-                inputs = keras.Input(splits.input_shape)
-                model = keras.Model(
-                    inputs, model(augmentation(splits.input_shape)(inputs)),
-                    name=model.name,
-                )
-        finally:
-            keras.config.set_dtype_policy("float32")
-        steps = math.ceil(len(splits.x_train) / data_config.batch_size)
-        compile_model(model, train, steps)
+    try:
+        model = build_model(model_config, splits.input_shape, splits.num_classes)
+        stats = keras_se.utils.model_stats(model)
+        if data_config.augment:
+            inputs = keras.Input(splits.input_shape)
+            model = keras.Model(
+                inputs, model(augmentation(splits.input_shape)(inputs)), name=model.name,
+            )
+    except Exception as error:  # noqa: BLE001 - classified, then re-raised
+        if is_out_of_memory(error):
+            raise TrialFailure(f"out of memory while building: {error}") from error
+        raise
+    finally:
+        keras.config.set_dtype_policy(previous)
+    steps = math.ceil(len(splits.x_train) / data_config.batch_size)
+    compile_model(model, train, steps)
     return model, stats
 
 
@@ -199,18 +213,24 @@ class FailOnNaN(keras.callbacks.Callback):
     async_safe = True
 
     def on_train_batch_end(self, batch, logs=None):
-        faults.hit("train_batch")
         loss = (logs or {}).get("loss")
         if loss is not None and not np.isfinite(float(loss)):
             raise TrialFailure(f"loss became {float(loss)} at batch {batch + 1}")
 
 
+# The back ends' out-of-memory exceptions: TensorFlow's and PyTorch's have types of
+# their own; JAX raises its generic runtime error with XLA's status code first.
+OUT_OF_MEMORY_TYPES = ("ResourceExhaustedError", "OutOfMemoryError")
+
+
 def is_out_of_memory(error):
-    text = f"{type(error).__name__}: {error}"
-    return isinstance(error, MemoryError) or any(
-        key in text for key in ("RESOURCE_EXHAUSTED", "OutOfMemory", "out of memory",
-                                "ResourceExhausted")
-    )
+    """Whether `error` is a back end running out of (device) memory."""
+    if isinstance(error, MemoryError):
+        return True
+    if any(cls.__name__ in OUT_OF_MEMORY_TYPES for cls in type(error).__mro__):
+        return True
+    return type(error).__name__ == "XlaRuntimeError" and str(error).startswith(
+        "RESOURCE_EXHAUSTED")
 
 
 def fit_model(model, stats, train, data_config, splits, logdir, seed, hparams=None,
@@ -260,6 +280,7 @@ def fit_model(model, stats, train, data_config, splits, logdir, seed, hparams=No
             raise TrialFailure(f"out of memory: {str(error).splitlines()[0]}") from error
         raise
     seconds = time.perf_counter() - start
+    ran = len(history.history.get("loss", []))  # epochs of this call, not of a resume
     full = saver.history if saver is not None else history.history
     history.history = {k: list(v) for k, v in full.items()}
     epochs = len(history.history.get("loss", []))
@@ -271,7 +292,7 @@ def fit_model(model, stats, train, data_config, splits, logdir, seed, hparams=No
         "macs": stats["macs"],
         "best_val_accuracy": float(np.nanmax(val_acc)),
         "epochs": epochs,
-        "seconds_per_epoch": seconds / max(1, epochs - initial_epoch),
+        "seconds_per_epoch": seconds / max(1, ran),
         "images_per_second": float(np.median(steady)) if steady else 0.0,
         "replicas": n_replicas,
     }
@@ -285,9 +306,10 @@ def _trim(x, y, multiple):
 
 def train_model(model_config, train, data_config, splits, logdir, seed, hparams=None):
     """Builds, compiles and fits one model; returns (model, history, summary)."""
-    model, stats = prepare_model(model_config, train, data_config, splits, seed)
-    history, summary = fit_model(model, stats, train, data_config, splits, logdir, seed,
-                                 hparams)
+    with distribution_scope(train.distribution):
+        model, stats = prepare_model(model_config, train, data_config, splits, seed)
+        history, summary = fit_model(model, stats, train, data_config, splits, logdir,
+                                     seed, hparams)
     summary["dtype_policy"] = PRECISION_POLICIES[resolve_precision(train.precision)]
     return model, history, summary
 

@@ -5,8 +5,6 @@ import os
 
 import keras
 
-from apps import faults
-
 
 def atomic_write_text(path, text):
     """Writes `text` to `path` so that a reader (or a resumed run) never sees half a file."""
@@ -42,7 +40,6 @@ class EpochCheckpoint(keras.callbacks.Callback):
         # commit point, written last and atomically.
         name = f"checkpoint-{epoch + 1}.keras"
         self.model.save(os.path.join(self.folder, name))
-        faults.hit("checkpoint_write")
         state = {"epoch": epoch + 1, "model": name, "history": self.history}
         atomic_write_text(os.path.join(self.folder, "checkpoint.json"), json.dumps(state))
         for old in os.listdir(self.folder):

@@ -4,12 +4,19 @@ import os
 
 import keras
 
-from apps import data, faults, training
-from apps.errors import UsageError
+from se_tune import data, training
+from se_tune.errors import SearchStopped, UsageError
 
 
 def run(command, cfg, parser):
-    faults.reset()
+    """Saves the resolved config and the run's metadata, loads the data and runs
+    `command` ("fit", "test", "search" or "inspect").
+
+    Args:
+        command: the subcommand.
+        cfg: its parsed config (a jsonargparse Namespace).
+        parser: the subcommand's parser, which dumps and instantiates `cfg`.
+    """
     os.makedirs(cfg.run_dir, exist_ok=True)
     with open(os.path.join(cfg.run_dir, "config.yaml"), "w") as f:
         f.write(parser.dump(cfg, skip_check=True))
@@ -57,22 +64,18 @@ def test(config, splits):
 
 
 def search(config, splits):
-    from apps.search import SearchStopped, run_search
+    from se_tune.locking import run_lock
+    from se_tune.search import lock_name, run_search
 
-    from apps import locking
-
-    try:
-        rows, table = run_search(config, splits, config.run_dir)
+    with run_lock(config.run_dir, lock_name()):
+        try:
+            rows, table = run_search(config, splits, config.run_dir)
+        except SearchStopped as stopped:
+            print(stopped)
+            raise SystemExit(1) from None
         if config.search.inspect:
-            # The analysis runs on one device: a trial's data-parallel setup
-            # would require every class's image count to split evenly.
-            training.set_distribution("none")
+            # Outside any trial's distribution: the analysis runs on one device.
             table += _inspect_best_se_model(config, rows, splits)
-    except SearchStopped as stopped:
-        print(stopped)
-        raise SystemExit(1)
-    finally:
-        locking.release_all()
     print(table)
     print(f"search: results, best model and TensorBoard logs in {config.run_dir}")
 
@@ -83,7 +86,7 @@ def _inspect_best_se_model(config, rows, splits):
     import dataclasses
 
     import keras_se
-    from apps.inspect_gates import format_table, inspect_model
+    from se_tune.inspect_gates import format_table, inspect_model
 
     completed = sorted((r for r in rows if r["best_val_accuracy"] is not None),
                        key=lambda r: r["best_val_accuracy"], reverse=True)
@@ -107,7 +110,7 @@ def _inspect_best_se_model(config, rows, splits):
 
 
 def inspect(config, splits):
-    from apps.inspect_gates import format_table, inspect_model
+    from se_tune.inspect_gates import format_table, inspect_model
 
     path = config.model_path or os.path.join(config.run_dir, "model.keras")
     rows, out = inspect_model(path, splits, config.inspect)

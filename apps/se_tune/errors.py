@@ -1,4 +1,4 @@
-"""The app's user-facing error."""
+"""The app's exceptions."""
 
 
 class UsageError(Exception):
@@ -7,3 +7,7 @@ class UsageError(Exception):
 
 class TrialFailure(Exception):
     """A run that cannot finish (NaN loss, out of memory, too large a model)."""
+
+
+class SearchStopped(Exception):
+    """The search ended early (too many consecutive failed trials)."""

@@ -13,7 +13,7 @@ from typing import Literal, Optional
 
 import numpy as np
 
-from apps.errors import UsageError
+from se_tune.errors import UsageError
 
 DATASETS = ("digits", "synthetic", "cifar10", "cifar100", "folder")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")

@@ -1,11 +1,13 @@
 """The app's configuration: one dataclass a section, resolved by jsonargparse."""
 
 import dataclasses
+import os
 from typing import Any, Literal, Optional, Union
 
-from apps.data import DataConfig
+from se_tune.data import DataConfig
 
-__all__ = ["DataConfig", "ModelConfig", "TrainConfig", "SearchConfig"]
+__all__ = ["DataConfig", "ModelConfig", "TrainConfig", "SearchConfig", "InspectConfig",
+           "distributed_environment"]
 
 
 @dataclasses.dataclass
@@ -127,3 +129,26 @@ class InspectConfig:
     classes: Optional[list[int]] = None
     split: Literal["test", "val"] = "test"
     output_dir: Optional[str] = None
+
+
+def distributed_environment(search):
+    """keras-tuner's KERASTUNER_* variables for `search.role`, or {} without one
+    (a search may also be given the variables themselves).
+
+    Args:
+        search: the search section (`SearchConfig` or its parsed namespace).
+
+    Example:
+
+    >>> distributed_environment(SearchConfig(role="chief"))["KERASTUNER_TUNER_ID"]
+    'chief'
+    """
+    if search.role is None:
+        return {}
+    tuner_id = "chief" if search.role == "chief" else (
+        search.tuner_id or f"worker-{os.getpid()}")
+    return {
+        "KERASTUNER_TUNER_ID": tuner_id,
+        "KERASTUNER_ORACLE_IP": search.oracle_ip,
+        "KERASTUNER_ORACLE_PORT": str(search.oracle_port),
+    }

@@ -1,15 +1,13 @@
-"""The `se-tune` command: fit, test and search, configured by YAML and flags."""
+"""The `se-tune` command: fit, test, search and inspect, configured by YAML and flags."""
 
+import contextlib
 import os
 import sys
 
-# TensorFlow's C++ start-up logs would bury the CLI's one-line errors.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-from apps.config import (  # noqa: E402
-    DataConfig, InspectConfig, ModelConfig, SearchConfig, TrainConfig,
+from se_tune.config import (
+    DataConfig, InspectConfig, ModelConfig, SearchConfig, TrainConfig, distributed_environment,
 )
-from apps.errors import UsageError  # noqa: E402
+from se_tune.errors import UsageError
 
 COMMANDS = {
     "fit": "train one model and save it with its logs",
@@ -20,6 +18,17 @@ COMMANDS = {
 
 
 def make_parser():
+    """The `se-tune` parser and its subcommands' parsers by name.
+
+    Returns:
+        `(parser, subparsers)`, `subparsers` mapping "fit", "test", "search" and
+        "inspect" to their `jsonargparse.ArgumentParser`.
+
+    Example:
+
+    >>> parser, subparsers = make_parser()
+    >>> cfg = parser.parse_args(["fit", "--train.epochs", "2"])
+    """
     from jsonargparse import ActionConfigFile, ArgumentParser
 
     parser = ArgumentParser(
@@ -27,6 +36,7 @@ def make_parser():
         description="Experiments with Squeeze-and-Excitation networks (keras_se).",
     )
     subcommands = parser.add_subcommands(dest="command")
+    subparsers = {}
     for name, help_text in COMMANDS.items():
         sub = ArgumentParser(exit_on_error=False, description=help_text)
         sub.add_argument("--config", action=ActionConfigFile, help="a YAML config file")
@@ -38,7 +48,7 @@ def make_parser():
         sub.add_class_arguments(TrainConfig, "train")
         if name == "search":
             sub.add_class_arguments(SearchConfig, "search")
-            sub.add_argument("--fresh", type=bool, default=False,
+            sub.add_argument("--fresh", type=bool, nargs="?", const=True, default=False,
                              help="start over instead of resuming (same as search.fresh)")
         if name in ("test", "inspect"):
             sub.add_argument("--model_path", type=str, default=None,
@@ -46,28 +56,20 @@ def make_parser():
         if name in ("search", "inspect"):
             sub.add_class_arguments(InspectConfig, "inspect")
         subcommands.add_subcommand(name, sub, help=help_text)
-    return parser
-
-
-def _argv_with_bare_flags(argv):
-    # `--fresh` alone means `--fresh true`.
-    out = []
-    for i, arg in enumerate(argv):
-        out.append(arg)
-        if arg == "--fresh" and (i + 1 == len(argv) or argv[i + 1].startswith("--")):
-            out.append("true")
-    return out
+        subparsers[name] = sub
+    return parser, subparsers
 
 
 def parse(argv):
+    """`(subparsers, cfg)` of a command line; bad input raises `UsageError`."""
     from jsonargparse import ArgumentError
 
-    parser = make_parser()
+    parser, subparsers = make_parser()
     try:
-        cfg = parser.parse_args(_argv_with_bare_flags(argv))
+        cfg = parser.parse_args(argv)
     except ArgumentError as error:
         raise UsageError(_one_line(error)) from None
-    return parser, cfg
+    return subparsers, cfg
 
 
 def _one_line(error):
@@ -81,17 +83,48 @@ def _one_line(error):
     return text
 
 
+@contextlib.contextmanager
+def environment(updates):
+    """Sets environment variables for the command's life, then puts them back."""
+    before = {key: os.environ.get(key) for key in updates}
+    os.environ.update(updates)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def main(argv=None):
+    """Runs `se-tune` on `argv` (default: `sys.argv[1:]`); returns the exit status.
+
+    Args:
+        argv: the command line, without the program name.
+
+    Example:
+
+    >>> main(["fit", "--train.epochs", "1"])
+    0
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        parser, cfg = parse(argv)
+        subparsers, cfg = parse(argv)
         command = cfg.command
         if command is None:
             raise UsageError("a subcommand is required: " + ", ".join(COMMANDS))
         sub_cfg = cfg[command]
-        from apps import runner  # imports Keras: after parsing, so --help is fast
+        # TensorFlow's C++ start-up logs would bury the CLI's one-line errors;
+        # keras-tuner reads a distributed search's roles from its variables.
+        updates = {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")}
+        if command == "search":
+            updates.update(distributed_environment(sub_cfg.search))
+        with environment(updates):
+            from se_tune import runner  # imports Keras: after parsing, so --help is fast
 
-        runner.run(command, sub_cfg, parser._subcommands_action._name_parser_map[command])
+            runner.run(command, sub_cfg, subparsers[command])
     except UsageError as error:
         print(f"se-tune: error: {error}", file=sys.stderr)
         return 2

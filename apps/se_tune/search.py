@@ -1,0 +1,405 @@
+"""The keras-tuner search of SE hyperparameters, with its reports."""
+
+import copy
+import csv
+import dataclasses
+import io
+import json
+import math
+import os
+import time
+
+import keras
+import keras_tuner as kt
+
+from se_tune import checkpoint, tensorboard_logging, training
+from se_tune.config import ModelConfig, TrainConfig
+from se_tune.errors import SearchStopped, TrialFailure, UsageError
+from se_tune.plotting import new_figure
+
+SE_LAYER_ARGS = ("squeeze", "gate", "activation", "divisor", "min_units", "use_bias")
+RESULT_COLUMNS = ("trial", "status", "params", "macs", "best_val_accuracy", "epochs",
+                  "seconds_per_epoch", "images_per_second", "reason")
+ORACLES = {
+    "grid": kt.oracles.GridSearchOracle,
+    "random": kt.oracles.RandomSearchOracle,
+    "bayesian": kt.oracles.BayesianOptimizationOracle,
+    "hyperband": kt.oracles.HyperbandOracle,
+}
+# Values that Hyperband's oracle adds to a trial's hyperparameters.
+HYPERBAND_EPOCHS, HYPERBAND_INITIAL_EPOCH, HYPERBAND_PARENT = (
+    "tuner/epochs", "tuner/initial_epoch", "tuner/trial_id")
+
+
+def _encode_values(key, values):
+    """keras-tuner Choices hold numbers, strings or bools: encode the rest."""
+    if not isinstance(values, list) or not values:
+        raise UsageError(f"search.space.{key} must be a non-empty list. Received: {values!r}")
+    plain = [v for v in values if v is not None]
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in plain):
+        # null (no SE) becomes 0, never a valid ratio or rate.
+        return [0 if v is None else v for v in values]
+    if all(isinstance(v, (str, bool)) for v in values):
+        return list(values)
+    return [json.dumps(v) for v in values]
+
+
+def _decode_value(value, encoded_values):
+    if isinstance(value, str) and all(isinstance(v, str) for v in encoded_values) and \
+            any(v.startswith(("[", "{", "null")) for v in encoded_values):
+        return json.loads(value)
+    if value == 0 and not isinstance(value, bool):
+        return None
+    return value
+
+
+def apply_hyperparameters(values, model_config, train_config):
+    """New configs with the trial's hyperparameter values applied."""
+    model = copy.deepcopy(model_config)
+    train = copy.deepcopy(train_config)
+    model_fields = {f.name for f in dataclasses.fields(ModelConfig)}
+    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    for key, value in values.items():
+        if key in model_fields:
+            setattr(model, key, value)
+        elif key in SE_LAYER_ARGS:
+            model.se_kwargs = {**model.se_kwargs, key: value}
+        elif key in train_fields:
+            setattr(train, key, value)
+        else:
+            raise UsageError(
+                f"search.space has an unknown hyperparameter {key!r}; use a model "
+                f"field, a SqueezeExcite argument ({', '.join(SE_LAYER_ARGS)}) or a "
+                "train field"
+            )
+    return model, train
+
+
+class SearchSpace:
+    """The search space of a config: keras-tuner Choices and their decoding.
+
+    Args:
+        space: hyperparameter -> list of values (`SearchConfig.space`).
+
+    Example:
+
+    >>> space = SearchSpace({"se_ratio": [4, 16, None]})
+    >>> space.grid_size
+    3
+    """
+
+    def __init__(self, space):
+        self.encoded = {k: _encode_values(k, v) for k, v in space.items()}
+        self.grid_size = math.prod(len(v) for v in self.encoded.values())
+
+    def hyperparameters(self):
+        """A `kt.HyperParameters` that declares every Choice."""
+        hp = kt.HyperParameters()
+        for key, choices in self.encoded.items():
+            hp.Choice(key, choices, ordered=False)
+        return hp
+
+    def values(self, hp):
+        """A trial's values, decoded (None for the network without SE)."""
+        return {k: _decode_value(hp.get(k), v) for k, v in self.encoded.items()}
+
+    def hparams(self, hp):
+        """A trial's values as TensorBoard's HParams columns take them (0: no SE)."""
+        return {k: hp.get(k) for k in self.encoded}
+
+
+def trial_dir(run_dir, trial_id):
+    return os.path.join(run_dir, "trials", f"trial_{trial_id}")
+
+
+def make_oracle(search, space, seed, epochs):
+    """The keras-tuner oracle of `search.tuner`, over the declared space."""
+    kwargs = dict(
+        objective=kt.Objective(search.objective, "max"), seed=seed,
+        hyperparameters=space.hyperparameters(),
+        # SETuner applies search.max_consecutive_failures itself; keras-tuner's
+        # own check would end the search with a bare RuntimeError.
+        max_consecutive_failed_trials=None,
+    )
+    if search.tuner == "hyperband":
+        return ORACLES["hyperband"](max_epochs=epochs, **kwargs)
+    return ORACLES[search.tuner](max_trials=max_trials(search, space), **kwargs)
+
+
+def max_trials(search, space):
+    return search.max_trials or (space.grid_size if search.tuner == "grid" else 10)
+
+
+class SETuner(kt.Tuner):
+    """A keras-tuner `Tuner` whose `run_trial` builds, trains and reports one
+    keras_se model per trial, resuming a killed trial from its last epoch.
+
+    Each trial writes `trials/trial_ID/` (stats, epoch checkpoints, summary,
+    model) and `tb/trial_ID/` (its TensorBoard run).
+
+    Args:
+        config: the resolved `se-tune search` config.
+        splits: the data (`se_tune.data.Splits`).
+        run_dir: the run folder.
+
+    Example:
+
+    >>> tuner = SETuner(config, splits, "runs/search")
+    >>> tuner.search()
+    """
+
+    def __init__(self, config, splits, run_dir):
+        self.config = config
+        self.splits = splits
+        self.run_dir = run_dir
+        self.space = SearchSpace(config.search.space)
+        apply_hyperparameters({k: None for k in self.space.encoded}, config.model,
+                              config.train)
+        oracle = make_oracle(config.search, self.space, config.seed, config.train.epochs)
+        super().__init__(oracle=oracle, directory=run_dir, project_name="tuner",
+                         overwrite=config.search.fresh)
+        search = config.search
+        self.total_trials = (min(max_trials(search, self.space), self.space.grid_size)
+                             if search.tuner == "grid" else max_trials(search, self.space))
+        self.started = time.perf_counter()
+        self.finished_here = 0
+        self.failed_in_a_row = 0
+
+    def run_trial(self, trial, *args, **kwargs):
+        values = self.space.values(trial.hyperparameters)
+        model_config, train_config = apply_hyperparameters(
+            values, self.config.model, self.config.train)
+        extra = trial.hyperparameters.values
+        if HYPERBAND_EPOCHS in extra:
+            train_config.epochs = extra[HYPERBAND_EPOCHS]
+        folder = trial_dir(self.run_dir, trial.trial_id)
+        os.makedirs(folder, exist_ok=True)
+        self._announce(trial, values)
+        keras.backend.clear_session()  # frees the previous trial's models
+        try:
+            with training.distribution_scope(train_config.distribution):
+                model, stats, initial_epoch, prior = self._model(
+                    trial, folder, model_config, train_config)
+                history, summary = training.fit_model(
+                    model, stats, train_config, self.config.data, self.splits,
+                    logdir=os.path.join(self.run_dir, "tb", f"trial_{trial.trial_id}"),
+                    seed=self.config.seed, hparams=self.space.hparams(trial.hyperparameters),
+                    checkpoint_folder=folder, initial_epoch=initial_epoch,
+                    prior_history=prior,
+                )
+        except TrialFailure as failure:
+            training.write_json(
+                os.path.join(folder, "summary.json"),
+                {"status": "FAILED", "reason": str(failure), "hyperparameters": values},
+            )
+            print(f"Trial {trial.trial_id} failed: {failure}", flush=True)
+            raise kt.errors.FailedTrialError(str(failure)) from None
+        summary["status"] = "COMPLETED"
+        summary["hyperparameters"] = values
+        model.save(os.path.join(folder, "model.keras"))
+        training.write_json(os.path.join(folder, "summary.json"), summary)
+        checkpoint.clear_checkpoint(folder)
+        return history
+
+    def _model(self, trial, folder, model_config, train_config):
+        """`(model, stats, initial_epoch, prior_history)` of a trial: from its last
+        checkpoint after a kill, else built (from its parent's weights when
+        Hyperband continues a trial)."""
+        resumed = checkpoint.load_checkpoint(folder)
+        if resumed is not None:
+            model, state = resumed
+            with open(os.path.join(folder, "stats.json")) as f:
+                stats = json.load(f)
+            print(f"Resuming trial {trial.trial_id} after epoch {state['epoch']}", flush=True)
+            return model, stats, state["epoch"], state["history"]
+        model, stats = training.prepare_model(
+            model_config, train_config, self.config.data, self.splits, self.config.seed)
+        limit = self.config.search.max_params
+        if limit and stats["params"] > limit:
+            raise TrialFailure(f"model has {stats['params']} parameters, over "
+                               f"search.max_params={limit}")
+        training.write_json(os.path.join(folder, "stats.json"), stats)
+        extra = trial.hyperparameters.values
+        if extra.get(HYPERBAND_PARENT) is not None:
+            parent = trial_dir(self.run_dir, extra[HYPERBAND_PARENT])
+            model.load_weights(os.path.join(parent, "model.keras"))
+            return model, stats, extra[HYPERBAND_INITIAL_EPOCH], None
+        return model, stats, 0, None
+
+    def _announce(self, trial, values):
+        """One line per trial: i of N, its hyperparameters and an ETA."""
+        trials = getattr(self.oracle, "trials", None)  # a worker's oracle has no list
+        if trials is None:
+            print(f"Trial #{trial.trial_id} of {self.total_trials}: "
+                  f"{_format_values(values)}", flush=True)
+            return
+        done = [t for t in trials.values()
+                if t.status in ("COMPLETED", "FAILED") and t.trial_id != trial.trial_id]
+        index = len(done) + 1
+        eta = ""
+        if self.finished_here:
+            per_trial = (time.perf_counter() - self.started) / self.finished_here
+            eta = f", ETA {_duration(per_trial * max(0, self.total_trials - index + 1))}"
+        print(f"Trial {index} of {self.total_trials}: {_format_values(values)}{eta}",
+              flush=True)
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        self.finished_here += 1
+        self.failed_in_a_row = (self.failed_in_a_row + 1
+                                if trial.status == kt.engine.trial.TrialStatus.FAILED else 0)
+        limit = self.config.search.max_consecutive_failures
+        if limit and self._consecutive_failures() >= limit:
+            raise SearchStopped(
+                f"{limit} consecutive trials failed (search.max_consecutive_failures)")
+
+    def _consecutive_failures(self):
+        """Failed trials at the end of the search's history (this process's own
+        count on a worker, whose oracle lives in the chief)."""
+        order = getattr(self.oracle, "end_order", None)
+        if order is None:
+            return self.failed_in_a_row
+        count = 0
+        for trial_id in reversed(order):
+            if self.oracle.trials[trial_id].status != kt.engine.trial.TrialStatus.FAILED:
+                break
+            count += 1
+        return count
+
+
+def _duration(seconds):
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def _format_values(values):
+    return ", ".join(f"{k}={'none' if v is None else v}" for k, v in values.items())
+
+
+def collect_results(tuner, run_dir):
+    rows = []
+    trials = sorted(tuner.oracle.trials.values(), key=lambda t: t.trial_id)
+    for trial in trials:
+        folder = trial_dir(run_dir, trial.trial_id)
+        summary = _read_json(os.path.join(folder, "summary.json"))
+        summary = {**_read_json(os.path.join(folder, "stats.json")), **summary}
+        values = tuner.space.values(trial.hyperparameters)
+        row = {"trial": trial.trial_id, "status": trial.status, **values}
+        for key in RESULT_COLUMNS[2:]:
+            row[key] = summary.get(key)
+        if trial.status != "COMPLETED" and not row["reason"] and trial.message:
+            row["reason"] = trial.message.strip().splitlines()[-1]
+        rows.append(row)
+    return rows
+
+
+def _read_json(path):
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
+def write_results(rows, run_dir, space_keys):
+    columns = ["trial", *space_keys, *RESULT_COLUMNS[2:], "status"]
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=columns)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({c: "none" if row.get(c) is None else row.get(c) for c in columns})
+    checkpoint.atomic_write_text(os.path.join(run_dir, "results.csv"), text.getvalue())
+    lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+    for row in rows:
+        lines.append("| " + " | ".join(_cell(row.get(c)) for c in columns) + " |")
+    table = "\n".join(lines) + "\n"
+    checkpoint.atomic_write_text(os.path.join(run_dir, "results.md"), table)
+    return table
+
+
+def _cell(value):
+    if value is None:
+        return "none"
+    if isinstance(value, float):
+        if value >= 1e5:
+            return f"{value:.3g}"
+        return f"{value:.4f}" if value < 10 else f"{value:.1f}"
+    if isinstance(value, int) and value >= 1e5:
+        return f"{value / 1e6:.3f}M"
+    return str(value)
+
+
+def plot_ratio(rows, path):
+    done = [r for r in rows if r.get("best_val_accuracy") is not None]
+    with_se = sorted((r for r in done if r.get("se_ratio")), key=lambda r: r["se_ratio"])
+    fig = new_figure(figsize=(5, 3.2), dpi=100)
+    ax = fig.subplots()
+    if with_se:
+        ax.plot([r["se_ratio"] for r in with_se],
+                [r["best_val_accuracy"] for r in with_se], "o-", label="SE")
+        ax.set_xscale("log", base=2)
+    for r in done:
+        if "se_ratio" in r and r["se_ratio"] is None:
+            ax.axhline(r["best_val_accuracy"], color="gray", ls="--", label="no SE")
+            break
+    ax.set_xlabel("reduction ratio r")
+    ax.set_ylabel("best validation accuracy")
+    ax.set_title("SE reduction ratio search")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def distributed_role():
+    """`chief`, `worker`, or None for a search in one process, from keras-tuner's
+    KERASTUNER_* variables (the CLI sets them from `search.role` at its start)."""
+    if "KERASTUNER_ORACLE_IP" not in os.environ:
+        return None
+    return "chief" if os.environ.get("KERASTUNER_TUNER_ID") == "chief" else "worker"
+
+
+def lock_name():
+    """The run-folder lock this process takes: one search, or one per worker."""
+    if distributed_role() == "worker":
+        return f"worker-{os.environ['KERASTUNER_TUNER_ID']}"
+    return "search"
+
+
+def run_search(config, splits, run_dir):
+    """Runs (or resumes) the search and writes its reports; returns the rows and
+    the results table. Raises `SearchStopped`, with the table, when too many
+    trials fail in a row."""
+    tuner = SETuner(config, splits, run_dir)
+    stopped = None
+    try:
+        tuner.search()
+    except SearchStopped as error:
+        stopped = error
+    if distributed_role() == "worker":
+        return [], f"worker {os.environ['KERASTUNER_TUNER_ID']}: no trial left\n"
+    rows = collect_results(tuner, run_dir)
+    keys = list(config.search.space)
+    table = write_results(rows, run_dir, keys)
+    if rows:
+        # HParams columns: se_ratio 0 stands for the network without SE.
+        tensorboard_logging.write_experiment(
+            os.path.join(run_dir, "tb"),
+            dict(zip(keys, (tuner.space.encoded[k][0] for k in keys))),
+            ["hparams/best_val_accuracy"],
+        )
+    completed = [r for r in rows if r["best_val_accuracy"] is not None]
+    if completed:
+        best = max(completed, key=lambda r: r["best_val_accuracy"])
+        best_model = keras.saving.load_model(
+            os.path.join(trial_dir(run_dir, best["trial"]), "model.keras"), safe_mode=True)
+        best_model.save(os.path.join(run_dir, "best_model.keras"))
+        training.write_json(
+            os.path.join(run_dir, "best_hyperparameters.json"),
+            {k: best[k] for k in keys} | {"trial": best["trial"],
+                                          "best_val_accuracy": best["best_val_accuracy"]},
+        )
+        if "se_ratio" in keys:
+            plot_ratio(rows, os.path.join(run_dir, "accuracy_vs_ratio.png"))
+    if stopped is not None:
+        raise SearchStopped(f"{table}\nsearch stopped: {stopped}")
+    return rows, table

@@ -1,0 +1,124 @@
+"""What the se-tune tests share: a tiny run config, free ports, se-tune in a child
+process, and faults injected into that child.
+
+Run as a script, this file is the child: it patches se-tune's functions to fail
+at the N-th pass through a point, then runs se-tune's `main`:
+
+    python tests/app_helpers.py --faults train_batch:6,checkpoint_write:1 -- search ...
+
+Points: `train_batch` (SIGKILL at the start of a training batch's end),
+`checkpoint_write` (SIGKILL halfway through writing an epoch checkpoint's commit
+file, after the model file is saved) and `oom` (a simulated out-of-memory error
+while a model is built).
+"""
+
+import argparse
+import collections
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+
+# Synthetic 8x8 images of 3 classes, 96 of them, and the smallest CIFAR ResNet.
+TINY = [
+    "--data.name", "synthetic", "--data.image_size", "8", "--data.num_samples", "96",
+    "--data.num_classes", "3", "--data.batch_size", "16",
+    "--model.kwargs", '{"depth": 20}', "--train.verbose", "0",
+]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _command(argv, faults):
+    if faults:
+        return [sys.executable, os.path.abspath(__file__), "--faults", faults, "--", *argv]
+    return [sys.executable, "-m", "se_tune", *argv]
+
+
+def run_app(argv, faults=None, **kwargs):
+    """Runs se-tune in a child process to its end; returns the CompletedProcess."""
+    return subprocess.run(_command(argv, faults), capture_output=True, text=True, **kwargs)
+
+
+def start_app(argv, faults=None, **kwargs):
+    """Starts se-tune in a child process, stdout and stderr merged into one pipe."""
+    return subprocess.Popen(_command(argv, faults), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def out_of_memory_on_build(monkeypatch):
+    """Makes the test process's first model build raise MemoryError, as a device would."""
+    _Faults("oom:1").install(monkeypatch.setattr)
+
+
+class _Faults:
+    """The child's plan: point -> the pass (1-based) at which it fails."""
+
+    def __init__(self, spec):
+        self.plan = {}
+        for item in filter(None, spec.split(",")):
+            point, _, count = item.partition(":")
+            self.plan[point.strip()] = int(count or 1)
+        self.counts = collections.Counter()
+        self.lock = threading.Lock()  # batch callbacks run in Keras' callback threads
+
+    def due(self, point):
+        if point not in self.plan:
+            return False
+        with self.lock:
+            self.counts[point] += 1
+            return self.counts[point] == self.plan[point]
+
+    def install(self, patch=setattr):
+        """Patches the points of the plan (with `patch(owner, name, value)`)."""
+        from se_tune import checkpoint, training
+
+        on_batch_end = training.FailOnNaN.on_train_batch_end
+        write = checkpoint.atomic_write_text
+        build = training.build_model
+
+        def on_train_batch_end(callback, batch, logs=None):
+            if self.due("train_batch"):
+                os.kill(os.getpid(), signal.SIGKILL)
+            return on_batch_end(callback, batch, logs)
+
+        def atomic_write_text(path, text):
+            if os.path.basename(path) == "checkpoint.json" and self.due("checkpoint_write"):
+                with open(f"{path}.{os.getpid()}.tmp", "w") as f:
+                    f.write(text[: len(text) // 2])
+                    f.flush()
+                os.kill(os.getpid(), signal.SIGKILL)
+            return write(path, text)
+
+        def build_model(*args, **kwargs):
+            if self.due("oom"):
+                raise MemoryError("simulated out of memory (RESOURCE_EXHAUSTED)")
+            return build(*args, **kwargs)
+
+        patches = {"train_batch": (training.FailOnNaN, "on_train_batch_end", on_train_batch_end),
+                   "checkpoint_write": (checkpoint, "atomic_write_text", atomic_write_text),
+                   "oom": (training, "build_model", build_model)}
+        for point in self.plan:
+            patch(*patches[point])
+
+
+def _child(argv):
+    parser = argparse.ArgumentParser(description="se-tune with injected faults")
+    parser.add_argument("--faults", default="", help="POINT:N,... (see the module's doc)")
+    parser.add_argument("app_argv", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    app_argv = args.app_argv[1:] if args.app_argv[:1] == ["--"] else args.app_argv
+    _Faults(args.faults).install()
+    from se_tune import cli
+
+    return cli.main(app_argv)
+
+
+if __name__ == "__main__":
+    sys.exit(_child(sys.argv[1:]))
