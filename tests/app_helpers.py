@@ -57,6 +57,27 @@ def out_of_memory_on_build(monkeypatch):
     _Faults("oom:1").install(monkeypatch.setattr)
 
 
+class _DiesHalfwayThroughWrite:
+    """A file whose first write stops halfway with SIGKILL."""
+
+    def __init__(self, handle):
+        self.handle = handle
+
+    def write(self, text):
+        self.handle.write(text[: len(text) // 2])
+        self.handle.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def __getattr__(self, name):
+        return getattr(self.handle, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        return self.handle.__exit__(*exc_info)
+
+
 class _Faults:
     """The child's plan: point -> the pass (1-based) at which it fails."""
 
@@ -80,7 +101,6 @@ class _Faults:
         from se_tune import checkpoint, training
 
         on_batch_end = training.FailOnNaN.on_train_batch_end
-        write = checkpoint.atomic_write_text
         build = training.build_model
 
         def on_train_batch_end(callback, batch, logs=None):
@@ -88,13 +108,14 @@ class _Faults:
                 os.kill(os.getpid(), signal.SIGKILL)
             return on_batch_end(callback, batch, logs)
 
-        def atomic_write_text(path, text):
-            if os.path.basename(path) == "checkpoint.json" and self.due("checkpoint_write"):
-                with open(f"{path}.{os.getpid()}.tmp", "w") as f:
-                    f.write(text[: len(text) // 2])
-                    f.flush()
-                os.kill(os.getpid(), signal.SIGKILL)
-            return write(path, text)
+        def checkpoint_open(path, mode="r", *args, **kwargs):
+            # se_tune.checkpoint's own `open`: the writer of an epoch's commit file
+            # dies halfway through its text, whichever file it writes it to.
+            handle = open(path, mode, *args, **kwargs)
+            if "w" in mode and os.path.basename(path).startswith("checkpoint.json") and \
+                    self.due("checkpoint_write"):
+                return _DiesHalfwayThroughWrite(handle)
+            return handle
 
         def build_model(*args, **kwargs):
             if self.due("oom"):
@@ -102,7 +123,7 @@ class _Faults:
             return build(*args, **kwargs)
 
         patches = {"train_batch": (training.FailOnNaN, "on_train_batch_end", on_train_batch_end),
-                   "checkpoint_write": (checkpoint, "atomic_write_text", atomic_write_text),
+                   "checkpoint_write": (checkpoint, "open", checkpoint_open),
                    "oom": (training, "build_model", build_model)}
         for point in self.plan:
             patch(*patches[point])
