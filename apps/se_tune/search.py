@@ -159,8 +159,11 @@ class SETuner(kt.Tuner):
         super().__init__(oracle=oracle, directory=run_dir, project_name="tuner",
                          overwrite=config.search.fresh)
         search = config.search
-        self.total_trials = (min(max_trials(search, self.space), self.space.grid_size)
-                             if search.tuner == "grid" else max_trials(search, self.space))
+        # Hyperband's trial count follows from its brackets, not from max_trials.
+        self.total_trials = {
+            "grid": min(max_trials(search, self.space), self.space.grid_size),
+            "hyperband": None,
+        }.get(search.tuner, max_trials(search, self.space))
         self.started = time.perf_counter()
         self.finished_here = 0
         self.failed_in_a_row = 0
@@ -178,7 +181,7 @@ class SETuner(kt.Tuner):
         keras.backend.clear_session()  # frees the previous trial's models
         try:
             with training.distribution_scope(train_config.distribution):
-                model, stats, initial_epoch, prior = self._model(
+                model, stats, initial_epoch, prior = self._trial_model(
                     trial, folder, model_config, train_config)
                 history, summary = training.fit_model(
                     model, stats, train_config, self.config.data, self.splits,
@@ -201,7 +204,7 @@ class SETuner(kt.Tuner):
         checkpoint.clear_checkpoint(folder)
         return history
 
-    def _model(self, trial, folder, model_config, train_config):
+    def _trial_model(self, trial, folder, model_config, train_config):
         """`(model, stats, initial_epoch, prior_history)` of a trial: from its last
         checkpoint after a kill, else built (from its parent's weights when
         Hyperband continues a trial)."""
@@ -221,27 +224,29 @@ class SETuner(kt.Tuner):
         training.write_json(os.path.join(folder, "stats.json"), stats)
         extra = trial.hyperparameters.values
         if extra.get(HYPERBAND_PARENT) is not None:
-            parent = trial_dir(self.run_dir, extra[HYPERBAND_PARENT])
-            model.load_weights(os.path.join(parent, "model.keras"))
+            # The parent's weights only: its optimizer state belongs to its own schedule.
+            parent = keras.saving.load_model(
+                os.path.join(trial_dir(self.run_dir, extra[HYPERBAND_PARENT]), "model.keras"),
+                safe_mode=True)
+            model.set_weights(parent.get_weights())
             return model, stats, extra[HYPERBAND_INITIAL_EPOCH], None
         return model, stats, 0, None
 
     def _announce(self, trial, values):
         """One line per trial: i of N, its hyperparameters and an ETA."""
         trials = getattr(self.oracle, "trials", None)  # a worker's oracle has no list
+        of = "" if self.total_trials is None else f" of {self.total_trials}"
         if trials is None:
-            print(f"Trial #{trial.trial_id} of {self.total_trials}: "
-                  f"{_format_values(values)}", flush=True)
+            print(f"Trial #{trial.trial_id}{of}: {_format_values(values)}", flush=True)
             return
         done = [t for t in trials.values()
                 if t.status in ("COMPLETED", "FAILED") and t.trial_id != trial.trial_id]
         index = len(done) + 1
         eta = ""
-        if self.finished_here:
+        if self.finished_here and self.total_trials is not None:
             per_trial = (time.perf_counter() - self.started) / self.finished_here
             eta = f", ETA {_duration(per_trial * max(0, self.total_trials - index + 1))}"
-        print(f"Trial {index} of {self.total_trials}: {_format_values(values)}{eta}",
-              flush=True)
+        print(f"Trial {index}{of}: {_format_values(values)}{eta}", flush=True)
 
     def on_trial_end(self, trial):
         super().on_trial_end(trial)
