@@ -11,3 +11,7 @@ class TrialFailure(Exception):
 
 class SearchStopped(Exception):
     """The search ended early (too many consecutive failed trials)."""
+
+
+class SearchIncomplete(Exception):
+    """The search ended with configurations it never ran."""

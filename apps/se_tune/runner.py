@@ -5,7 +5,7 @@ import os
 import keras
 
 from se_tune import data, training
-from se_tune.errors import SearchStopped, UsageError
+from se_tune.errors import SearchIncomplete, SearchStopped, UsageError
 
 
 def run(command, cfg, parser):
@@ -70,8 +70,8 @@ def search(config, splits):
     with run_lock(config.run_dir, lock_name()):
         try:
             rows, table = run_search(config, splits, config.run_dir)
-        except SearchStopped as stopped:
-            print(stopped)
+        except (SearchStopped, SearchIncomplete) as ended:
+            print(ended)
             raise SystemExit(1) from None
         if config.search.inspect:
             # Outside any trial's distribution: the analysis runs on one device.

@@ -4,6 +4,7 @@ import copy
 import csv
 import dataclasses
 import io
+import itertools
 import json
 import math
 import os
@@ -14,7 +15,7 @@ import keras_tuner as kt
 
 from se_tune import checkpoint, tensorboard_logging, training
 from se_tune.config import ModelConfig, TrainConfig
-from se_tune.errors import SearchStopped, TrialFailure, UsageError
+from se_tune.errors import SearchIncomplete, SearchStopped, TrialFailure, UsageError
 from se_tune.plotting import new_figure
 
 SE_LAYER_ARGS = ("squeeze", "gate", "activation", "divisor", "min_units", "use_bias")
@@ -298,6 +299,39 @@ def collect_results(tuner, run_dir):
     return rows
 
 
+def missing_configurations(search, rows):
+    """What a search that ended still owes: the grid's configurations with no
+    finished or failed trial, or, for random and bayesian searches, how many of
+    the requested trials are missing. Hyperband owes no fixed count.
+
+    Args:
+        search: the search config.
+        rows: `collect_results`' rows.
+
+    Returns:
+        A list of descriptions, empty when nothing is missing.
+
+    Example:
+
+    >>> missing_configurations(SearchConfig(space={"se_ratio": [4, None]}),
+    ...                        [{"status": "COMPLETED", "se_ratio": 4}])
+    ['se_ratio=none']
+    """
+    if search.tuner == "hyperband":
+        return []
+    keys = list(search.space)
+    done = [tuple(row.get(k) for k in keys) for row in rows
+            if row["status"] in ("COMPLETED", "FAILED")]
+    grid = list(itertools.product(*(search.space[k] for k in keys)))
+    wanted = min(search.max_trials or (len(grid) if search.tuner == "grid" else 10), len(grid))
+    if search.tuner == "grid" and wanted == len(grid):
+        return [_format_values(dict(zip(keys, values))) for values in grid if values not in done]
+    finished = len({json.dumps(values) for values in done})
+    if finished >= wanted:
+        return []
+    return [f"{wanted - finished} of {wanted} requested trials"]
+
+
 def _read_json(path):
     if not os.path.exists(path):
         return {}
@@ -407,4 +441,8 @@ def run_search(config, splits, run_dir):
             plot_ratio(rows, os.path.join(run_dir, "accuracy_vs_ratio.png"))
     if stopped is not None:
         raise SearchStopped(f"{table}\nsearch stopped: {stopped}")
+    missing = missing_configurations(config.search, rows)
+    if missing:
+        raise SearchIncomplete(
+            f"{table}\nsearch incomplete: no finished trial for {'; '.join(missing)}")
     return rows, table
