@@ -8,8 +8,9 @@ at the N-th pass through a point, then runs se-tune's `main`:
 
 Points: `train_batch` (SIGKILL at the start of a training batch's end),
 `checkpoint_write` (SIGKILL halfway through writing an epoch checkpoint's commit
-file, after the model file is saved) and `oom` (a simulated out-of-memory error
-while a model is built).
+file, after the model file is saved), `oracle_save` (SIGKILL as the keras-tuner
+oracle's state is about to be saved: after a trial's own file, before the
+oracle's) and `oom` (a simulated out-of-memory error while a model is built).
 """
 
 import argparse
@@ -98,7 +99,7 @@ class _Faults:
 
     def install(self, patch=setattr):
         """Patches the points of the plan (with `patch(owner, name, value)`)."""
-        from se_tune import checkpoint, training
+        from se_tune import checkpoint, oracles, training
 
         on_batch_end = training.FailOnNaN.on_train_batch_end
         build = training.build_model
@@ -117,6 +118,13 @@ class _Faults:
                 return _DiesHalfwayThroughWrite(handle)
             return handle
 
+        oracle_save = oracles.ResumableOracle.save
+
+        def save_or_die(oracle):
+            if self.due("oracle_save"):
+                os.kill(os.getpid(), signal.SIGKILL)
+            return oracle_save(oracle)
+
         def build_model(*args, **kwargs):
             if self.due("oom"):
                 raise MemoryError("simulated out of memory (RESOURCE_EXHAUSTED)")
@@ -124,6 +132,7 @@ class _Faults:
 
         patches = {"train_batch": (training.FailOnNaN, "on_train_batch_end", on_train_batch_end),
                    "checkpoint_write": (checkpoint, "open", checkpoint_open),
+                   "oracle_save": (oracles.ResumableOracle, "save", save_or_die),
                    "oom": (training, "build_model", build_model)}
         for point in self.plan:
             patch(*patches[point])

@@ -271,3 +271,38 @@ def test_a_search_with_a_configuration_missing_does_not_succeed(tmp_path, monkey
         cli.main(argv)
     assert ended.value.code == 1
     assert "search incomplete: no finished trial for se_ratio=none" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tuner,seed", [("grid", 1), ("random", 2), ("bayesian", 3),
+                                        ("hyperband", 4)])
+def test_a_search_killed_anywhere_resumes_to_the_same_table(tuner, seed, tmp_path):
+    import kill_anywhere
+
+    clean = tmp_path / "clean"
+    code, changes, seconds, err = kill_anywhere.run_watched(
+        kill_anywhere.search_argv(clean, tuner), clean)
+    assert code == 0, err[-2000:]
+    killed = tmp_path / "killed"
+    code, err = kill_anywhere.kill_and_resume(killed, tuner, 4, seed, changes, seconds,
+                                              log=lambda line: None)
+    assert code == 0, err[-2000:]
+    assert kill_anywhere.table(killed) == kill_anywhere.table(clean)
+
+
+@pytest.mark.slow
+def test_kills_between_keras_tuner_writes_lose_no_trial(tmp_path):
+    # keras-tuner writes a trial's file, then the oracle's: a kill in between left
+    # that trial RUNNING for ever and its configuration missing from a search that
+    # then said it succeeded.
+    space = ["--search.space", '{"se_ratio": [4, 8, null]}', "--train.epochs", "1"]
+    clean = run_app(_search(tmp_path / "clean", *space))
+    assert clean.returncode == 0, clean.stderr[-2000:]
+    argv = _search(tmp_path / "killed", *space)
+    for n in (4, 3, 2, 5):
+        killed = run_app(argv, faults=f"oracle_save:{n}")
+        assert killed.returncode in (0, -signal.SIGKILL), killed.stderr[-2000:]
+    resumed = run_app(argv)
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+    assert _rows(tmp_path / "killed") == _rows(tmp_path / "clean")
+    assert [r["status"] for r in _rows(tmp_path / "killed")] == ["COMPLETED"] * 3

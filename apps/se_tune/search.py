@@ -3,17 +3,19 @@
 import copy
 import csv
 import dataclasses
+import glob
 import io
 import itertools
 import json
 import math
 import os
+import shutil
 import time
 
 import keras
 import keras_tuner as kt
 
-from se_tune import checkpoint, tensorboard_logging, training
+from se_tune import checkpoint, oracles, tensorboard_logging, training
 from se_tune.config import ModelConfig, TrainConfig
 from se_tune.errors import SearchIncomplete, SearchStopped, TrialFailure, UsageError
 from se_tune.plotting import new_figure
@@ -22,10 +24,9 @@ SE_LAYER_ARGS = ("squeeze", "gate", "activation", "divisor", "min_units", "use_b
 RESULT_COLUMNS = ("trial", "status", "params", "macs", "best_val_accuracy", "epochs",
                   "seconds_per_epoch", "images_per_second", "reason")
 ORACLES = {
-    "grid": kt.oracles.GridSearchOracle,
-    "random": kt.oracles.RandomSearchOracle,
-    "bayesian": kt.oracles.BayesianOptimizationOracle,
-    "hyperband": kt.oracles.HyperbandOracle,
+    "random": oracles.RandomOracle,
+    "bayesian": oracles.BayesianOracle,
+    "hyperband": oracles.HyperbandOracle,
 }
 # Values that Hyperband's oracle adds to a trial's hyperparameters.
 HYPERBAND_EPOCHS, HYPERBAND_INITIAL_EPOCH, HYPERBAND_PARENT = (
@@ -113,15 +114,21 @@ def trial_dir(run_dir, trial_id):
     return os.path.join(run_dir, "trials", f"trial_{trial_id}")
 
 
-def make_oracle(search, space, seed, epochs):
-    """The keras-tuner oracle of `search.tuner`, over the declared space."""
+def make_oracle(search, space, seed, epochs, state_path):
+    """The oracle of `search.tuner` over the declared space, saving its state
+    atomically to `state_path` (see `se_tune.oracles`)."""
     kwargs = dict(
-        objective=kt.Objective(search.objective, "max"), seed=seed,
+        # keras-tuner draws a random seed for a seed of 0: shift ours by one so that
+        # every seed, 0 included, gives the same search in every process.
+        state_path=state_path, objective=kt.Objective(search.objective, "max"), seed=seed + 1,
         hyperparameters=space.hyperparameters(),
         # SETuner applies search.max_consecutive_failures itself; keras-tuner's
         # own check would end the search with a bare RuntimeError.
         max_consecutive_failed_trials=None,
     )
+    if search.tuner == "grid":
+        return oracles.GridOracle(oracles.grid(space.encoded),
+                                  max_trials=max_trials(search, space), **kwargs)
     if search.tuner == "hyperband":
         return ORACLES["hyperband"](max_epochs=epochs, **kwargs)
     return ORACLES[search.tuner](max_trials=max_trials(search, space), **kwargs)
@@ -156,9 +163,14 @@ class SETuner(kt.Tuner):
         self.space = SearchSpace(config.search.space)
         apply_hyperparameters({k: None for k in self.space.encoded}, config.model,
                               config.train)
-        oracle = make_oracle(config.search, self.space, config.seed, config.train.epochs)
-        super().__init__(oracle=oracle, directory=run_dir, project_name="tuner",
-                         overwrite=config.search.fresh)
+        project = os.path.join(run_dir, "tuner")
+        if config.search.fresh and distributed_role() != "worker":
+            for folder in ("tuner", "trials", "tb"):
+                shutil.rmtree(os.path.join(run_dir, folder), ignore_errors=True)
+        _discard_half_written_trials(project)
+        oracle = make_oracle(config.search, self.space, config.seed, config.train.epochs,
+                             os.path.join(project, "oracle.json"))
+        super().__init__(oracle=oracle, directory=run_dir, project_name="tuner")
         search = config.search
         # Hyperband's trial count follows from its brackets, not from max_trials.
         self.total_trials = {
@@ -169,6 +181,13 @@ class SETuner(kt.Tuner):
         self.finished_here = 0
         self.failed_in_a_row = 0
 
+    def save(self):
+        # keras-tuner's own save writes in place: a kill could leave half a file.
+        if distributed_role() != "worker":
+            self.oracle.save()
+        checkpoint.atomic_write_text(
+            os.path.join(self.project_dir, f"{self.tuner_id}.json"), json.dumps(self.get_state()))
+
     def run_trial(self, trial, *args, **kwargs):
         values = self.space.values(trial.hyperparameters)
         model_config, train_config = apply_hyperparameters(
@@ -177,7 +196,13 @@ class SETuner(kt.Tuner):
         if HYPERBAND_EPOCHS in extra:
             train_config.epochs = extra[HYPERBAND_EPOCHS]
         folder = trial_dir(self.run_dir, trial.trial_id)
-        os.makedirs(folder, exist_ok=True)
+        recorded = _trial_record(folder, {**values, **_hyperband_values(extra)})
+        if recorded.get("status") == "COMPLETED":
+            # Finished before a kill that keras-tuner's files did not see.
+            print(f"Trial {trial.trial_id} finished before; its results are kept", flush=True)
+            return recorded["metrics"]
+        if recorded.get("status") == "FAILED":
+            raise kt.errors.FailedTrialError(recorded["reason"])
         self._announce(trial, values)
         keras.backend.clear_session()  # frees the previous trial's models
         try:
@@ -200,6 +225,9 @@ class SETuner(kt.Tuner):
             raise kt.errors.FailedTrialError(str(failure)) from None
         summary["status"] = "COMPLETED"
         summary["hyperparameters"] = values
+        objective = self.config.search.objective
+        if objective in history.history:
+            summary["metrics"] = {objective: max(history.history[objective])}
         model.save(os.path.join(folder, "model.keras"))
         training.write_json(os.path.join(folder, "summary.json"), summary)
         checkpoint.clear_checkpoint(folder)
@@ -271,6 +299,36 @@ class SETuner(kt.Tuner):
                 break
             count += 1
         return count
+
+
+def _hyperband_values(values):
+    return {k: v for k, v in values.items() if k.startswith("tuner/")}
+
+
+def _trial_record(folder, values):
+    """The trial folder's summary when it was written for these `values`; a
+    folder left by other values (keras-tuner gave the trial id anew after a
+    kill) is emptied first."""
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, "hyperparameters.json")
+    if _read_json(path) != json.loads(json.dumps(values)):
+        for name in os.listdir(folder):
+            os.remove(os.path.join(folder, name))
+        training.write_json(path, values)
+        return {}
+    return _read_json(os.path.join(folder, "summary.json"))
+
+
+def _discard_half_written_trials(project):
+    """Removes the keras-tuner trial folders whose `trial.json` a kill cut short:
+    keras-tuner would fail to reload them; their configurations run again."""
+    for path in glob.glob(os.path.join(project, "trial_*", "trial.json")):
+        try:
+            with open(path) as f:
+                json.load(f)
+        except ValueError:
+            print(f"Discarding {path}: half written when the search was killed", flush=True)
+            shutil.rmtree(os.path.dirname(path))
 
 
 def _duration(seconds):
