@@ -83,7 +83,8 @@ class SearchConfig:
             null is the network without SE.
         max_trials: trials to run (default: the grid's size, or 10).
         objective: the metric to maximize.
-        fresh: start over instead of resuming the search in the run folder.
+        fresh: start over instead of resuming: removes the run folder's trials,
+            keras-tuner state and TensorBoard logs.
         max_params: a trial whose model has more parameters fails (null: no limit).
         max_consecutive_failures: the search stops after this many failed
             trials in a row.
