@@ -16,10 +16,10 @@ import pytest
 
 pytest.importorskip("keras_tuner")
 
+import kill_anywhere  # noqa: E402
 from app_helpers import TINY, free_port, out_of_memory_on_build, run_app, start_app  # noqa: E402
 from se_tune import cli  # noqa: E402
 
-COMPARED = ("trial", "se_ratio", "params", "macs", "best_val_accuracy", "epochs", "status")
 
 
 def _search(run_dir, *extra):
@@ -27,8 +27,7 @@ def _search(run_dir, *extra):
 
 
 def _rows(run_dir):
-    with open(os.path.join(run_dir, "results.csv")) as f:
-        return [{k: row[k] for k in COMPARED if k in row} for row in csv.DictReader(f)]
+    return kill_anywhere.table(run_dir)
 
 
 @pytest.mark.slow
@@ -277,8 +276,6 @@ def test_a_search_with_a_configuration_missing_does_not_succeed(tmp_path, monkey
 @pytest.mark.parametrize("tuner,seed", [("grid", 1), ("random", 2), ("bayesian", 3),
                                         ("hyperband", 4)])
 def test_a_search_killed_anywhere_resumes_to_the_same_table(tuner, seed, tmp_path):
-    import kill_anywhere
-
     clean = tmp_path / "clean"
     code, changes, seconds, err = kill_anywhere.run_watched(
         kill_anywhere.search_argv(clean, tuner), clean)

@@ -5,8 +5,9 @@ moments of a trial's start and end, so a kill can leave them half written or
 out of step: a trial file that the oracle's state never heard of stays RUNNING
 for ever, and GridSearch's own ordering (a linked list kept in `oracle.json`)
 then fails to reload (keras-tuner #1055) or believes the grid exhausted. These
-oracles write their state atomically, hand such orphaned trials out again,
-and the grid's next configuration is derived from the trials on disk alone.
+oracles write their state atomically, send such orphaned trials back to
+keras-tuner's retry queue when they reload, and derive the grid's next
+configuration from the trials on disk alone.
 """
 
 import itertools

@@ -381,7 +381,7 @@ def missing_configurations(search, rows):
     done = [tuple(row.get(k) for k in keys) for row in rows
             if row["status"] in ("COMPLETED", "FAILED")]
     grid = list(itertools.product(*(search.space[k] for k in keys)))
-    wanted = min(search.max_trials or (len(grid) if search.tuner == "grid" else 10), len(grid))
+    wanted = min(max_trials(search, SearchSpace(search.space)), len(grid))
     if search.tuner == "grid" and wanted == len(grid):
         return [_format_values(dict(zip(keys, values))) for values in grid if values not in done]
     finished = len({json.dumps(values) for values in done})
