@@ -4,6 +4,7 @@ multi-device training."""
 import csv
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -137,8 +138,6 @@ def _distributed(run_dir, port, role, tuner_id=None):
 
 
 def _trial_starts(outputs):
-    import re
-
     return sorted(m.group(1) for out in outputs
                   for m in re.finditer(r"^Trial #(\d+)", out, re.M))
 
@@ -172,16 +171,102 @@ def test_killed_worker_restarts_and_nothing_is_lost(tmp_path):
         other = start_app(_distributed(tmp_path, port, "worker", "w2"))
         doomed.communicate(timeout=600)
         assert doomed.returncode == -signal.SIGKILL
-        again = start_app(_distributed(tmp_path, port, "worker", "w1"))
+        # Under another id (the default one is the PID): the dead worker's trial
+        # goes to whichever worker asks next, instead of waiting for "w1" for ever.
+        again = start_app(_distributed(tmp_path, port, "worker", "w3"))
         outputs = [again.communicate(timeout=600)[0], other.communicate(timeout=600)[0]]
         assert [again.returncode, other.returncode] == [0, 0], outputs
         out = chief.communicate(timeout=300)[0]
         assert chief.returncode == 0, out[-3000:]
     finally:
         chief.kill()
-    assert "Resuming trial" in outputs[0]
+    assert re.search(r"^Resuming trial \d+ after epoch 1$", "".join(outputs), re.M)
     statuses = [s for s, _ in _statuses(tmp_path)]
     assert statuses == ["COMPLETED"] * 6
+
+
+# The chief's fourth oracle save is the first trial's end: the chief, its server
+# up, saved once, then gave the two workers a trial each.
+CHIEF_DIES_AT_FIRST_TRIAL_END = "oracle_save:4"
+TENSORFLOW_ONLY = pytest.mark.skipif(
+    keras.config.backend() != "tensorflow",
+    reason="a chief's death is tested under TensorFlow (the back end plays no part)")
+
+
+def _stop(processes):
+    for process in processes:
+        process.kill()
+        process.communicate()
+
+
+@pytest.mark.slow
+@TENSORFLOW_ONLY
+def test_killed_chief_restarts_and_no_trial_is_lost_or_run_twice(tmp_path):
+    port = free_port()
+    # The workers start first: they wait for a chief slow to come.
+    workers = [start_app(_distributed(tmp_path, port, "worker", f"w{i}")) for i in (1, 2)]
+    chief = start_app(_distributed(tmp_path, port, "chief"), faults=CHIEF_DIES_AT_FIRST_TRIAL_END)
+    try:
+        killed = chief.communicate(timeout=600)[0]
+        assert chief.returncode == -signal.SIGKILL, killed[-3000:]
+        chief = start_app(_distributed(tmp_path, port, "chief"))
+        outputs = [w.communicate(timeout=600)[0] for w in workers]
+        assert [w.returncode for w in workers] == [0, 0], outputs
+        out = chief.communicate(timeout=300)[0]
+        assert chief.returncode == 0, out[-3000:]
+    finally:
+        _stop([*workers, chief])
+    assert all(f"Waiting for the chief at 127.0.0.1:{port}" in o for o in outputs), outputs
+    # The trial that ended as the chief died, and the one still training, ran once.
+    assert _trial_starts(outputs) == [str(i) for i in range(6)]
+    assert [s for s, _ in _statuses(tmp_path)] == ["COMPLETED"] * 6
+    assert "| COMPLETED |" in out and out.count("| COMPLETED |") == 6
+
+
+@pytest.mark.slow
+@TENSORFLOW_ONLY
+def test_workers_exit_with_one_line_when_the_chief_is_gone(tmp_path):
+    port = free_port()
+    chief = start_app(_distributed(tmp_path, port, "chief"), faults=CHIEF_DIES_AT_FIRST_TRIAL_END)
+    workers = [start_app(_distributed(tmp_path, port, "worker", f"w{i}") +
+                         ["--search.chief_timeout", "20"]) for i in (1, 2)]
+    try:
+        chief.communicate(timeout=600)
+        assert chief.returncode == -signal.SIGKILL
+        outputs = [w.communicate(timeout=300)[0] for w in workers]
+    finally:
+        _stop([*workers, chief])
+    assert [w.returncode for w in workers] == [1, 1], outputs
+    for out in outputs:
+        assert "Traceback" not in out
+        assert out.strip().splitlines()[-1] == (
+            f"se-tune: error: the chief at 127.0.0.1:{port} stopped answering "
+            "(search.chief_timeout=20); this worker stops, and a worker started later "
+            "resumes its trial")
+    # Nothing is lost: a chief and one worker started later finish the search.
+    chief = start_app(_distributed(tmp_path, port, "chief"))
+    worker = start_app(_distributed(tmp_path, port, "worker", "w3"))
+    try:
+        out = worker.communicate(timeout=600)[0]
+        assert worker.returncode == 0, out[-3000:]
+        chief.communicate(timeout=300)
+        assert chief.returncode == 0
+    finally:
+        _stop([worker, chief])
+    assert [s for s, _ in _statuses(tmp_path)] == ["COMPLETED"] * 6
+
+
+@TENSORFLOW_ONLY
+def test_worker_without_a_chief_gives_up_after_chief_timeout(tmp_path):
+    port = free_port()
+    result = run_app(_distributed(tmp_path, port, "worker", "w1") +
+                     ["--search.chief_timeout", "3"], timeout=300)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert re.fullmatch(
+        rf"se-tune: error: the chief at 127\.0\.0\.1:{port} did not answer in the \d+ s "
+        r"since this worker started \(search.chief_timeout=3\); this worker stops, and a "
+        r"worker started later resumes its trial", result.stderr.strip().splitlines()[-1]), result.stderr
 
 
 MULTI_DEVICE = {

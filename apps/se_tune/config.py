@@ -94,6 +94,10 @@ class SearchConfig:
         oracle_ip: the chief's address (127.0.0.1 unless told otherwise).
         oracle_port: the chief's port.
         tuner_id: this worker's name (default: tuner0 for the chief, worker-PID).
+        chief_timeout: seconds a worker waits for a chief that does not answer,
+            at the worker's start (a slow chief) or after the chief stopped
+            (killed, or restarting), before it exits with status 1; 0 waits
+            for ever.
         inspect: plot the best model's gates per class at the end (se-tune
             inspect; its options are the `inspect` section).
     """
@@ -111,6 +115,7 @@ class SearchConfig:
     oracle_ip: str = "127.0.0.1"
     oracle_port: int = 8000
     tuner_id: Optional[str] = None
+    chief_timeout: int = 600
     inspect: bool = True
 
 

@@ -15,3 +15,7 @@ class SearchStopped(Exception):
 
 class SearchIncomplete(Exception):
     """The search ended with configurations it never ran."""
+
+
+class ChiefFailure(Exception):
+    """A distributed search's chief answered a worker's call with an error."""

@@ -3,13 +3,18 @@
 import contextlib
 import fcntl
 import os
+import time
 
 from se_tune.errors import UsageError
+
+# A chief tests a worker's lock by taking it for an instant (`is_locked`): a
+# worker that starts in that instant tries again rather than refuse.
+ATTEMPTS, PAUSE = 5, 0.1
 
 
 @contextlib.contextmanager
 def run_lock(run_dir, name="search"):
-    """Holds RUN_DIR/NAME.lock while the block runs, or fails at once.
+    """Holds RUN_DIR/NAME.lock while the block runs, or fails within half a second.
 
     The kernel drops the lock when the process dies, however it dies, so a
     killed search never leaves its folder locked.
@@ -26,9 +31,7 @@ def run_lock(run_dir, name="search"):
     os.makedirs(run_dir, exist_ok=True)
     path = os.path.join(run_dir, f"{name}.lock")
     with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _try_lock(handle, ATTEMPTS):
             handle.seek(0)
             owner = handle.read().strip() or "another process"
             raise UsageError(
@@ -43,3 +46,38 @@ def run_lock(run_dir, name="search"):
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def is_locked(run_dir, name):
+    """Whether a live process holds RUN_DIR/NAME.lock (see `run_lock`).
+
+    Args:
+        run_dir: the run folder.
+        name: the lock's name.
+
+    Example:
+
+    >>> is_locked("runs/search", "worker-w1")
+    False
+    """
+    path = os.path.join(run_dir, f"{name}.lock")
+    try:
+        handle = open(path)
+    except FileNotFoundError:
+        return False
+    with handle:
+        if not _try_lock(handle, 1):
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
+
+
+def _try_lock(handle, attempts):
+    for attempt in range(attempts):
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if attempt + 1 < attempts:
+                time.sleep(PAUSE)
+    return False

@@ -8,8 +8,15 @@ then fails to reload (keras-tuner #1055) or believes the grid exhausted. These
 oracles write their state atomically, send such orphaned trials back to
 keras-tuner's retry queue when they reload, and derive the grid's next
 configuration from the trials on disk alone.
+
+In a distributed search the chief's oracle also knows which workers are alive
+(`worker_alive`): reloaded after the chief's death, it leaves each live worker
+the trial it runs instead of sending that trial to another worker as well; a
+trial whose worker died goes to the next worker that asks; a trial ends once,
+however often a worker repeats the call that ends it.
 """
 
+import datetime
 import itertools
 import json
 
@@ -20,13 +27,18 @@ from se_tune.checkpoint import atomic_write_text
 RUNNING = kt.engine.trial.TrialStatus.RUNNING
 IDLE = kt.engine.trial.TrialStatus.IDLE
 STOPPED = kt.engine.trial.TrialStatus.STOPPED
+ENDED = (kt.engine.trial.TrialStatus.COMPLETED, kt.engine.trial.TrialStatus.FAILED)
 
 
 class ResumableOracle:
-    """Mixed into a keras-tuner oracle: atomic state, and orphaned trials retried.
+    """Mixed into a keras-tuner oracle: atomic state, orphaned trials retried,
+    and, in a distributed search's chief, trials kept by the workers that run them.
 
     Args:
         state_path: the oracle's `oracle.json` (DIRECTORY/PROJECT/oracle.json).
+        worker_alive: for a distributed search's chief, a function of a worker's
+            keras-tuner id that says whether that worker still runs
+            (`se_tune.distributed.worker_alive`); None in one process.
         **kwargs: the keras-tuner oracle's arguments.
 
     Example:
@@ -35,8 +47,10 @@ class ResumableOracle:
     ...                       objective=kt.Objective("val_accuracy", "max"), max_trials=4)
     """
 
-    def __init__(self, state_path, **kwargs):
+    def __init__(self, state_path, worker_alive=None, **kwargs):
         self.state_path = state_path
+        self.worker_alive = worker_alive
+        self.saved_owners = {}
         super().__init__(**kwargs)
 
     def save(self):
@@ -46,10 +60,56 @@ class ResumableOracle:
         # keras-tuner retries the trials its saved state lists as running; add the
         # ones whose own files say RUNNING but which that state never heard of
         # (killed between writing the trial's file and the oracle's).
-        listed = set(state["ongoing_trials"].values())
+        listed = set(state["ongoing_trials"].values()) | set(state["retry_queue"])
         orphans = {f"resumed-{trial_id}": trial_id for trial_id, trial in self.trials.items()
                    if trial.status == RUNNING and trial_id not in listed}
+        self.saved_owners = dict(state["ongoing_trials"])
         super().set_state({**state, "ongoing_trials": {**state["ongoing_trials"], **orphans}})
+
+    def reload(self):
+        # keras-tuner sends every trial that was running to its retry queue.
+        super().reload()
+        if self.worker_alive is not None:
+            self._assign(self.saved_owners)
+
+    @kt.synchronized
+    def create_trial(self, tuner_id):
+        if self.worker_alive is not None:
+            self._assign(self.get_state()["ongoing_trials"])
+        return super().create_trial(tuner_id)
+
+    @kt.synchronized
+    def end_trial(self, trial):
+        if trial.trial_id not in self.end_order:
+            return super().end_trial(trial)
+        # Ended before: a worker repeats the call the dead chief never answered.
+        for tuner_id, ongoing in list(self.ongoing_trials.items()):
+            if ongoing.trial_id == trial.trial_id:
+                self.ongoing_trials.pop(tuner_id)
+        return None
+
+    def _assign(self, owners):
+        """Running trials: to their `owners` (worker id -> trial id) that are
+        alive, to the retry queue when theirs died; ended trials to neither."""
+        state = self.get_state()
+        live = {tuner_id: trial_id for tuner_id, trial_id in owners.items()
+                if self.trials[trial_id].status not in ENDED and self.worker_alive(tuner_id)}
+        dead = [tuner_id for tuner_id in self.tuner_ids if not self.worker_alive(tuner_id)]
+        retry = [trial_id for trial_id in state["retry_queue"] + list(owners.values())
+                 if trial_id not in live.values() and self.trials[trial_id].status not in ENDED]
+        retry = list(dict.fromkeys(retry))
+        for tuner_id in dead:
+            # keras-tuner's chief exits once every worker it heard from has left.
+            self.tuner_ids.discard(tuner_id)
+        if live == state["ongoing_trials"] and retry == state["retry_queue"]:
+            return
+        # keras-tuner's display times a trial from its start, which the saved
+        # state can lack (it saves before it notes the start).
+        display = state["display"]
+        for trial_id in live.values():
+            display["trial_start"].setdefault(trial_id, datetime.datetime.now().isoformat())
+            display["trial_number"].setdefault(trial_id, state["start_order"].index(trial_id) + 1)
+        self.set_state({**state, "ongoing_trials": live, "retry_queue": retry})
 
 
 class GridOracle(ResumableOracle, kt.Oracle):

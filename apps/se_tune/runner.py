@@ -1,11 +1,12 @@
 """What each se-tune subcommand does, once its config is resolved."""
 
 import os
+import sys
 
 import keras
 
 from se_tune import data, training
-from se_tune.errors import SearchIncomplete, SearchStopped, UsageError
+from se_tune.errors import ChiefFailure, SearchIncomplete, SearchStopped, UsageError
 
 
 def run(command, cfg, parser):
@@ -65,13 +66,17 @@ def test(config, splits):
 
 def search(config, splits):
     from se_tune.locking import run_lock
-    from se_tune.search import lock_name, run_search
+    from se_tune.distributed import lock_name
+    from se_tune.search import run_search
 
     with run_lock(config.run_dir, lock_name()):
         try:
             rows, table = run_search(config, splits, config.run_dir)
         except (SearchStopped, SearchIncomplete) as ended:
             print(ended)
+            raise SystemExit(1) from None
+        except ChiefFailure as failure:
+            print(f"se-tune: error: {failure}", file=sys.stderr)
             raise SystemExit(1) from None
         if config.search.inspect:
             # Outside any trial's distribution: the analysis runs on one device.

@@ -17,6 +17,7 @@ import keras_tuner as kt
 
 from se_tune import checkpoint, oracles, tensorboard_logging, training
 from se_tune.config import ModelConfig, TrainConfig
+from se_tune.distributed import ChiefConnection, ChiefWatch, distributed_role, worker_alive
 from se_tune.errors import SearchIncomplete, SearchStopped, TrialFailure, UsageError
 from se_tune.plotting import new_figure
 
@@ -114,10 +115,11 @@ def trial_dir(run_dir, trial_id):
     return os.path.join(run_dir, "trials", f"trial_{trial_id}")
 
 
-def make_oracle(search, space, seed, epochs, state_path):
+def make_oracle(search, space, seed, epochs, state_path, alive=None):
     """The oracle of `search.tuner` over the declared space, saving its state
-    atomically to `state_path` (see `se_tune.oracles`)."""
-    kwargs = dict(
+    atomically to `state_path`; `alive` tells a chief which workers still run
+    (see `se_tune.oracles`)."""
+    kwargs = dict(worker_alive=alive,
         # keras-tuner draws a random seed for a seed of 0: shift ours by one so that
         # every seed, 0 included, gives the same search in every process.
         state_path=state_path, objective=kt.Objective(search.objective, "max"), seed=seed + 1,
@@ -169,8 +171,11 @@ class SETuner(kt.Tuner):
                 shutil.rmtree(os.path.join(run_dir, folder), ignore_errors=True)
         _discard_half_written_trials(project)
         oracle = make_oracle(config.search, self.space, config.seed, config.train.epochs,
-                             os.path.join(project, "oracle.json"))
+                             os.path.join(project, "oracle.json"),
+                             worker_alive(run_dir) if distributed_role() == "chief" else None)
         super().__init__(oracle=oracle, directory=run_dir, project_name="tuner")
+        if distributed_role() == "worker":
+            self.oracle = ChiefConnection(self.oracle)
         search = config.search
         # Hyperband's trial count follows from its brackets, not from max_trials.
         self.total_trials = {
@@ -447,33 +452,24 @@ def plot_ratio(rows, path):
     fig.savefig(path)
 
 
-def distributed_role():
-    """`chief`, `worker`, or None for a search in one process, from keras-tuner's
-    KERASTUNER_* variables (the CLI sets them from `search.role` at its start)."""
-    if "KERASTUNER_ORACLE_IP" not in os.environ:
-        return None
-    return "chief" if os.environ.get("KERASTUNER_TUNER_ID") == "chief" else "worker"
-
-
-def lock_name():
-    """The run-folder lock this process takes: one search, or one per worker."""
-    if distributed_role() == "worker":
-        return f"worker-{os.environ['KERASTUNER_TUNER_ID']}"
-    return "search"
-
-
 def run_search(config, splits, run_dir):
     """Runs (or resumes) the search and writes its reports; returns the rows and
     the results table. Raises `SearchStopped`, with the table, when too many
     trials fail in a row."""
+    if distributed_role() == "worker":
+        watch = ChiefWatch(config.search.chief_timeout)
+        watch.start()
+        try:
+            SETuner(config, splits, run_dir).search()
+        finally:
+            watch.stop()
+        return [], f"worker {os.environ['KERASTUNER_TUNER_ID']}: no trial left\n"
     tuner = SETuner(config, splits, run_dir)
     stopped = None
     try:
         tuner.search()
     except SearchStopped as error:
         stopped = error
-    if distributed_role() == "worker":
-        return [], f"worker {os.environ['KERASTUNER_TUNER_ID']}: no trial left\n"
     rows = collect_results(tuner, run_dir)
     keys = list(config.search.space)
     table = write_results(rows, run_dir, keys)
