@@ -269,6 +269,54 @@ def test_worker_without_a_chief_gives_up_after_chief_timeout(tmp_path):
         r"worker started later resumes its trial", result.stderr.strip().splitlines()[-1]), result.stderr
 
 
+def _chief_tuner(run_dir, alive):
+    """A keras-tuner tuner whose oracle a test drives as the chief's workers would."""
+    import keras_tuner as kt
+    from se_tune import oracles
+
+    class NoTraining(kt.Tuner):
+        def run_trial(self, trial, *args, **kwargs):
+            raise AssertionError("no trial runs here")
+
+    oracle = oracles.GridOracle(
+        oracles.grid({"se_ratio": [2, 4, 8, 16]}), worker_alive=lambda tuner_id: tuner_id in alive,
+        state_path=os.path.join(run_dir, "tuner", "oracle.json"),
+        objective=kt.Objective("val_accuracy", "max"), max_trials=4)
+    return NoTraining(oracle=oracle, directory=str(run_dir), project_name="tuner")
+
+
+def test_a_dead_workers_trial_goes_to_the_next_worker(tmp_path):
+    alive = {"w1", "w2"}
+    oracle = _chief_tuner(tmp_path, alive).oracle
+    first, second = oracle.create_trial("w1"), oracle.create_trial("w2")
+    alive.discard("w1")
+    assert oracle.create_trial("w3").trial_id == first.trial_id
+    assert oracle.create_trial("w2").trial_id == second.trial_id
+    assert "w1" not in oracle.tuner_ids  # the chief does not wait for it to leave
+
+
+def test_a_restarted_chief_leaves_live_workers_their_trials(tmp_path):
+    alive = {"w1", "w2"}
+    tuner = _chief_tuner(tmp_path, alive)
+    first, second = tuner.oracle.create_trial("w1"), tuner.oracle.create_trial("w2")
+    tuner.save()
+    alive.discard("w1")
+    oracle = _chief_tuner(tmp_path, alive).oracle  # reloads the saved state
+    assert dict(oracle.get_state()["ongoing_trials"]) == {"w2": second.trial_id}
+    assert oracle.create_trial("w3").trial_id == first.trial_id
+    assert oracle.create_trial("w2").trial_id == second.trial_id
+
+
+def test_a_trial_ends_once_however_often_its_end_is_sent(tmp_path):
+    oracle = _chief_tuner(tmp_path, {"w1"}).oracle
+    trial = oracle.create_trial("w1")
+    trial.status = "COMPLETED"
+    oracle.update_trial(trial.trial_id, {"val_accuracy": 0.5})
+    oracle.end_trial(trial)
+    oracle.end_trial(trial)  # the chief's answer was lost: the worker sends it again
+    assert oracle.end_order == [trial.trial_id]
+
+
 MULTI_DEVICE = {
     "tensorflow": ("mirrored", textwrap.dedent("""
         import tensorflow as tf
