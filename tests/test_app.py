@@ -272,6 +272,8 @@ def test_digits_is_the_default_dataset():
     (["fit", "--data.name", "cifar10", "--data.data_dir", "EMPTY_DIR"], "data_batch_1"),
     (["fit", "--data.name", "folder", "--data.data_dir", "EMPTY_DIR"], "data_dir"),
     (["search", *TINY, "--search.space", '{"colour": [1, 2]}'], "colour"),
+    (["search", "--search.chief_timeout", "-5"], "search.chief_timeout\": Not of type "
+     "NonNegativeInt: -5"),
     ([], "command"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys):

@@ -77,7 +77,7 @@ def _one_line(error):
     text = lines[0] if lines else "invalid arguments"
     # jsonargparse explains nested failures on later lines; keep the most specific.
     for line in lines[1:]:
-        if line.startswith("- ") or "Expected" in line or "Unrecognized" in line:
+        if line.startswith(("- ", "Not of type")) or "Expected" in line or "Unrecognized" in line:
             text += " " + line.lstrip("- ")
             break
     return text

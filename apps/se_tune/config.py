@@ -4,6 +4,8 @@ import dataclasses
 import os
 from typing import Any, Literal, Optional, Union
 
+from jsonargparse.typing import NonNegativeInt
+
 from se_tune.data import DataConfig
 
 __all__ = ["DataConfig", "ModelConfig", "TrainConfig", "SearchConfig", "InspectConfig",
@@ -115,7 +117,7 @@ class SearchConfig:
     oracle_ip: str = "127.0.0.1"
     oracle_port: int = 8000
     tuner_id: Optional[str] = None
-    chief_timeout: int = 600
+    chief_timeout: NonNegativeInt = 600
     inspect: bool = True
 
 
