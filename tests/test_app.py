@@ -9,12 +9,13 @@ import sys
 import time
 import urllib.request
 
+import keras
 import numpy as np
 import pytest
 
 pytest.importorskip("keras_tuner")
 
-from app_helpers import TINY as TINY_RUN, free_port, run_app, start_app  # noqa: E402
+from app_helpers import TINY as TINY_RUN, free_port, start_app  # noqa: E402
 from se_tune import cli  # noqa: E402
 
 TINY = [*TINY_RUN, "--train.epochs", "1"]
@@ -289,12 +290,29 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys):
     assert err.startswith("se-tune: error:") and message in err
 
 
-def test_console_script_exit_code(tmp_path):
-    result = run_app(["fit", "--data.name", "mnist"])
+def _console_script(*argv, **env):
+    """Runs the installed `se-tune` entry point with the user's environment, but
+    no TF_CPP_MIN_LOG_LEVEL."""
+    script = os.path.join(os.path.dirname(sys.executable), "se-tune")
+    environ = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    return subprocess.run([script, *argv], capture_output=True, text=True,
+                          env={**environ, **env})
+
+
+def test_console_script_prints_one_line_and_exits_2():
+    result = _console_script("fit", "--data.batch_size", "0")
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
-        line for line in result.stderr.strip().splitlines() if "mnist" in line
-    ]
+    assert result.stderr.splitlines() == [
+        "se-tune: error: data.batch_size must be >= 1. Received: 0"]
+
+
+@pytest.mark.skipif(keras.config.backend() != "tensorflow",
+                    reason="TensorFlow's libraries are the ones that log as they load")
+def test_back_end_start_up_logs_come_back_on_request():
+    result = _console_script("fit", "--data.batch_size", "0", SE_TUNE_BACKEND_LOGS="1")
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) > 1 and lines[-1].startswith("se-tune: error: data.batch_size")
 
 
 def test_building_a_model_leaves_the_dtype_policy_as_it_was():

@@ -3,6 +3,7 @@
 import contextlib
 import os
 import sys
+import tempfile
 
 from se_tune.config import (
     DataConfig, InspectConfig, ModelConfig, SearchConfig, TrainConfig, distributed_environment,
@@ -84,6 +85,34 @@ def _one_line(error):
 
 
 @contextlib.contextmanager
+def backend_logs_hidden():
+    """Hides what the back end's C++ libraries print while they load.
+
+    TensorFlow's libraries log their start-up (oneDNN, CUDA drivers, absl's
+    warning) straight to file descriptor 2, whatever TF_CPP_MIN_LOG_LEVEL says,
+    so the descriptor points to a temporary file meanwhile. That text is shown
+    if loading fails, and always with SE_TUNE_BACKEND_LOGS=1.
+    """
+    if os.environ.get("SE_TUNE_BACKEND_LOGS") == "1":
+        yield
+        return
+    sys.stderr.flush()
+    stderr = os.dup(2)
+    with tempfile.TemporaryFile() as hidden:
+        os.dup2(hidden.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(stderr, 2)
+            hidden.seek(0)
+            sys.stderr.write(hidden.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(stderr, 2)
+            os.close(stderr)
+
+
+@contextlib.contextmanager
 def environment(updates):
     """Sets environment variables for the command's life, then puts them back."""
     before = {key: os.environ.get(key) for key in updates}
@@ -122,7 +151,8 @@ def main(argv=None):
         if command == "search":
             updates.update(distributed_environment(sub_cfg.search))
         with environment(updates):
-            from se_tune import runner  # imports Keras: after parsing, so --help is fast
+            with backend_logs_hidden():
+                from se_tune import runner  # imports Keras: after parsing, so --help is fast
 
             runner.run(command, sub_cfg, subparsers[command])
     except UsageError as error:
