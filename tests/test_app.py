@@ -275,6 +275,8 @@ def test_digits_is_the_default_dataset():
     (["search", *TINY, "--search.space", '{"colour": [1, 2]}'], "colour"),
     (["search", "--search.chief_timeout", "-5"], "search.chief_timeout\": Not of type "
      "NonNegativeInt: -5"),
+    (["fit", "--train.epochs", "-1"], "train.epochs\": Not of type PositiveInt: -1"),
+    (["fit", "--train.momentum", "1.5"], "train.momentum\": Not of type ClosedUnitInterval: 1.5"),
     ([], "command"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys):

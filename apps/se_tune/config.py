@@ -4,7 +4,8 @@ import dataclasses
 import os
 from typing import Any, Literal, Optional, Union
 
-from jsonargparse.typing import NonNegativeInt
+from jsonargparse.typing import (
+    ClosedUnitInterval, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt)
 
 from se_tune.data import DataConfig
 
@@ -57,18 +58,18 @@ class TrainConfig:
             devices); set up inside each trial.
     """
 
-    epochs: int = 10
+    epochs: PositiveInt = 10
     optimizer: Literal["sgd", "adamw"] = "sgd"
-    learning_rate: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
+    learning_rate: PositiveFloat = 0.1
+    momentum: ClosedUnitInterval = 0.9
+    weight_decay: NonNegativeFloat = 1e-4
     schedule: Literal["cosine", "step", "constant"] = "cosine"
-    step_epochs: Optional[list[int]] = None
-    warmup_epochs: int = 0
-    label_smoothing: float = 0.0
+    step_epochs: Optional[list[PositiveInt]] = None
+    warmup_epochs: NonNegativeInt = 0
+    label_smoothing: ClosedUnitInterval = 0.0
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
     jit_compile: Union[bool, Literal["auto"]] = "auto"
-    verbose: int = 2
+    verbose: Literal[0, 1, 2] = 2
     distribution: Literal["none", "mirrored", "data_parallel"] = "none"
 
 
@@ -89,7 +90,7 @@ class SearchConfig:
             keras-tuner state and TensorBoard logs.
         max_params: a trial whose model has more parameters fails (null: no limit).
         max_consecutive_failures: the search stops after this many failed
-            trials in a row.
+            trials in a row (0: never).
         role: null (one process), chief or worker: keras-tuner's distributed
             search over a shared run folder (the KERASTUNER_* variables work
             too).
@@ -108,11 +109,11 @@ class SearchConfig:
     space: dict[str, list[Any]] = dataclasses.field(
         default_factory=lambda: {"se_ratio": [2, 4, 8, 16, 32, None]}
     )
-    max_trials: Optional[int] = None
+    max_trials: Optional[PositiveInt] = None
     objective: str = "val_accuracy"
     fresh: bool = False
-    max_params: Optional[int] = None
-    max_consecutive_failures: int = 3
+    max_params: Optional[PositiveInt] = None
+    max_consecutive_failures: NonNegativeInt = 3
     role: Optional[Literal["chief", "worker"]] = None
     oracle_ip: str = "127.0.0.1"
     oracle_port: int = 8000
