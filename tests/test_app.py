@@ -277,6 +277,8 @@ def test_digits_is_the_default_dataset():
      "NonNegativeInt: -5"),
     (["fit", "--train.epochs", "-1"], "train.epochs\": Not of type PositiveInt: -1"),
     (["fit", "--train.momentum", "1.5"], "train.momentum\": Not of type ClosedUnitInterval: 1.5"),
+    (["inspect", "--model_path", "NOT_A_MODEL"], "Keras cannot load this file"),
+    (["test", "--model_path", "NOT_A_MODEL"], "Keras cannot load this file"),
     ([], "command"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys):
@@ -285,6 +287,8 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     argv = [str(bad_yaml) if a == "BAD_YAML" else a for a in argv]
     argv = [str(tmp_path / "empty") if a == "EMPTY_DIR" else a for a in argv]
+    (tmp_path / "notes.keras").write_text("not a model\n")
+    argv = [str(tmp_path / "notes.keras") if a == "NOT_A_MODEL" else a for a in argv]
     argv += ["--run_dir", str(tmp_path / "run")] if argv else []
     assert cli.main(argv) == 2
     err = capsys.readouterr().err.strip()

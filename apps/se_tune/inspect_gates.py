@@ -3,12 +3,12 @@
 import csv
 import os
 
-import keras
 import numpy as np
 
 import keras_se
 from se_tune.errors import UsageError
 from se_tune.plotting import new_figure
+from se_tune.training import load_saved_model
 
 
 def class_gate_means(model, x, y, classes, images_per_class):
@@ -82,9 +82,7 @@ def inspect_model(model_path, splits, config, seed=0):
     from PIL import Image
     from tensorboardX import SummaryWriter
 
-    if not os.path.isfile(model_path):
-        raise UsageError(f"model_path must be a saved .keras model. Received: {model_path!r}")
-    model = keras.saving.load_model(model_path, safe_mode=True)
+    model = load_saved_model(model_path)
     if not keras_se.utils.se_layers(model):
         raise UsageError(f"the model has no SqueezeExcite layer to inspect: {model_path}")
     x, y = (splits.x_test, splits.y_test) if config.split == "test" else (

@@ -47,9 +47,7 @@ def fit(config, splits):
 
 def test(config, splits):
     path = config.model_path or os.path.join(config.run_dir, "model.keras")
-    if not os.path.isfile(path):
-        raise UsageError(f"model_path must be a saved .keras model. Received: {path!r}")
-    model = keras.saving.load_model(path, safe_mode=True)
+    model = training.load_saved_model(path)
     expected = tuple(model.input_shape[1:])
     if expected != splits.input_shape:
         raise UsageError(

@@ -4,6 +4,7 @@ import contextlib
 import dataclasses
 import json
 import math
+import os
 import platform
 import sys
 import time
@@ -40,6 +41,32 @@ def resolve_precision(precision):
     if precision == "auto":
         return "bf16" if gpu_available() else "fp32"
     return precision
+
+
+def load_saved_model(path):
+    """The `.keras` model a user named with `model_path`.
+
+    Args:
+        path: the model file.
+
+    Returns:
+        The model, loaded in safe mode.
+
+    Raises:
+        UsageError: naming `model_path` and the path, when the file is missing
+            or is not a Keras model.
+
+    Example:
+
+    >>> model = load_saved_model("runs/fit/model.keras")
+    """
+    if not os.path.isfile(path):
+        raise UsageError(f"model_path must be a saved .keras model. Received: {path!r}")
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except Exception as error:  # ValueError, zipfile.BadZipFile, OSError...: all the user's file
+        raise UsageError(f"model_path must be a saved .keras model; Keras cannot load this "
+                         f"file ({type(error).__name__}). Received: {path!r}") from None
 
 
 def build_model(model_config, input_shape, num_classes):
