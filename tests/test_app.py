@@ -321,6 +321,20 @@ def test_back_end_start_up_logs_come_back_on_request():
     assert len(lines) > 1 and lines[-1].startswith("se-tune: error: data.batch_size")
 
 
+@pytest.mark.parametrize("name,size,blocks", [
+    ("CifarSEResNet", 8, 3),      # the app's depth 20: three blocks a stage
+    ("SEResNet50", 32, 3),        # the builder's own layout: three blocks in conv2
+    ("SEResNeXt50", 32, 3),
+])
+def test_model_kwargs_default_to_the_chosen_model_s_own(name, size, blocks):
+    from se_tune import training
+    from se_tune.config import ModelConfig
+
+    model = training.build_model(ModelConfig(name=name), (size, size, 3), 3)
+    names = {layer.name for layer in model.layers}
+    assert f"conv2_block{blocks}_se" in names and f"conv2_block{blocks + 1}_se" not in names
+
+
 def test_building_a_model_leaves_the_dtype_policy_as_it_was():
     import keras
 

@@ -23,7 +23,9 @@ class ModelConfig:
         se_integration: standard, pre, post, identity or 3x3.
         se_stages: the stages that get SE (null: all).
         se_kwargs: further SqueezeExcite arguments (squeeze, gate, divisor...).
-        kwargs: further builder arguments (for example depth for CifarSEResNet).
+        kwargs: further builder arguments (for example depth for CifarSEResNet);
+            null: the app's defaults for the model (depth 20 for CifarSEResNet,
+            the builder's own for the others).
     """
 
     name: str = "CifarSEResNet"
@@ -31,7 +33,7 @@ class ModelConfig:
     se_integration: str = "standard"
     se_stages: Optional[list[int]] = None
     se_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
-    kwargs: dict[str, Any] = dataclasses.field(default_factory=lambda: {"depth": 20})
+    kwargs: Optional[dict[str, Any]] = None
 
 
 @dataclasses.dataclass
