@@ -95,6 +95,37 @@ def _read_rows(run_dir):
         return list(csv.DictReader(f))
 
 
+@pytest.mark.parametrize("values", [
+    [0, 1], [0.0, 0.9], [False, True], [4, None], [0, None], [[1, 2], None],
+    ["sigmoid", "hard_sigmoid"],
+])
+def test_search_space_values_survive_keras_tuner(values):
+    import keras_tuner as kt
+
+    from se_tune.search import SearchSpace
+
+    space = SearchSpace({"key": values})
+    for value, choice in zip(values, space.encoded["key"]):
+        hp = space.hyperparameters()
+        hp.values["key"] = choice
+        saved = kt.HyperParameters.from_config(json.loads(json.dumps(hp.get_config())))
+        saved.values = json.loads(json.dumps(hp.values))  # as a trial's file holds them
+        back = space.values(saved)["key"]
+        assert back == value and type(back) is type(value)
+
+
+def test_a_search_over_zero_and_one_trains_both(tmp_path):
+    run_dir = tmp_path / "search"
+    argv = ["search", *TINY, "--run_dir", str(run_dir), "--train.epochs", "2",
+            "--search.space", '{"warmup_epochs": [0, 1]}', "--search.inspect", "false"]
+    assert cli.main(argv) == 0
+    rows = _read_rows(run_dir)
+    assert [(r["warmup_epochs"], r["status"]) for r in rows] == [("0", "COMPLETED"),
+                                                                  ("1", "COMPLETED")]
+    summary = json.loads((run_dir / "trials" / "trial_0" / "summary.json").read_text())
+    assert summary["hyperparameters"] == {"warmup_epochs": 0}
+
+
 @pytest.mark.slow
 def test_search_outputs_and_resume(tmp_path, capsys):
     run_dir = tmp_path / "search"
@@ -173,7 +204,7 @@ def test_tensorboard_serves_hparams_and_scalars(tmp_path):
         sessions = {g["name"]: g for g in groups["sessionGroups"]}
         assert set(sessions) == {"trial_0", "trial_1"}
         ratios = sorted(g["hparams"]["se_ratio"] for g in sessions.values())
-        assert ratios == [0.0, 4.0]  # 0 is the network without SE
+        assert ratios == ["4", "null"]  # null is the network without SE
         for group in sessions.values():
             assert group["metricValues"][0]["name"]["tag"] == "hparams/best_val_accuracy"
         with urllib.request.urlopen(

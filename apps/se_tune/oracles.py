@@ -123,7 +123,7 @@ class GridOracle(ResumableOracle, kt.Oracle):
 
     Example:
 
-    >>> oracle = GridOracle(grid({"se_ratio": [4, 16, 0]}),
+    >>> oracle = GridOracle(grid({"se_ratio": [4, 16, 32]}),
     ...                     state_path="runs/search/tuner/oracle.json",
     ...                     objective=kt.Objective("val_accuracy", "max"), max_trials=3)
     """
@@ -155,8 +155,8 @@ def grid(encoded_space):
 
     Example:
 
-    >>> grid({"se_ratio": [4, 0], "gate": ["sigmoid"]})
-    [{'se_ratio': 4, 'gate': 'sigmoid'}, {'se_ratio': 0, 'gate': 'sigmoid'}]
+    >>> grid({"se_ratio": [4, 8], "gate": ["sigmoid"]})
+    [{'se_ratio': 4, 'gate': 'sigmoid'}, {'se_ratio': 8, 'gate': 'sigmoid'}]
     """
     names = list(encoded_space)
     return [dict(zip(names, values))

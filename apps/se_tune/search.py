@@ -35,25 +35,15 @@ HYPERBAND_EPOCHS, HYPERBAND_INITIAL_EPOCH, HYPERBAND_PARENT = (
 
 
 def _encode_values(key, values):
-    """keras-tuner Choices hold numbers, strings or bools: encode the rest."""
+    """keras-tuner Choices hold numbers, strings or bools of one kind: a list of
+    those stays as it is, any other list (null, lists, mixed kinds) becomes JSON
+    strings. Returns `(choices, as_json)`."""
     if not isinstance(values, list) or not values:
         raise UsageError(f"search.space.{key} must be a non-empty list. Received: {values!r}")
-    plain = [v for v in values if v is not None]
-    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in plain):
-        # null (no SE) becomes 0, never a valid ratio or rate.
-        return [0 if v is None else v for v in values]
-    if all(isinstance(v, (str, bool)) for v in values):
-        return list(values)
-    return [json.dumps(v) for v in values]
-
-
-def _decode_value(value, encoded_values):
-    if isinstance(value, str) and all(isinstance(v, str) for v in encoded_values) and \
-            any(v.startswith(("[", "{", "null")) for v in encoded_values):
-        return json.loads(value)
-    if value == 0 and not isinstance(value, bool):
-        return None
-    return value
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values) or \
+            all(isinstance(v, str) for v in values) or all(isinstance(v, bool) for v in values):
+        return list(values), False
+    return [json.dumps(v) for v in values], True
 
 
 def apply_hyperparameters(values, model_config, train_config):
@@ -92,7 +82,11 @@ class SearchSpace:
     """
 
     def __init__(self, space):
-        self.encoded = {k: _encode_values(k, v) for k, v in space.items()}
+        self.encoded, self.as_json = {}, set()
+        for key, values in space.items():
+            self.encoded[key], as_json = _encode_values(key, values)
+            if as_json:
+                self.as_json.add(key)
         self.grid_size = math.prod(len(v) for v in self.encoded.values())
 
     def hyperparameters(self):
@@ -103,11 +97,13 @@ class SearchSpace:
         return hp
 
     def values(self, hp):
-        """A trial's values, decoded (None for the network without SE)."""
-        return {k: _decode_value(hp.get(k), v) for k, v in self.encoded.items()}
+        """A trial's values as the config gave them (None: the network without SE)."""
+        return {k: json.loads(hp.get(k)) if k in self.as_json else hp.get(k)
+                for k in self.encoded}
 
     def hparams(self, hp):
-        """A trial's values as TensorBoard's HParams columns take them (0: no SE)."""
+        """A trial's values as TensorBoard's HParams columns take them: numbers,
+        strings and bools as they are, other values as JSON ("null": no SE)."""
         return {k: hp.get(k) for k in self.encoded}
 
 
@@ -474,7 +470,7 @@ def run_search(config, splits, run_dir):
     keys = list(config.search.space)
     table = write_results(rows, run_dir, keys)
     if rows:
-        # HParams columns: se_ratio 0 stands for the network without SE.
+        # HParams columns: se_ratio "null" stands for the network without SE.
         tensorboard_logging.write_experiment(
             os.path.join(run_dir, "tb"),
             dict(zip(keys, (tuner.space.encoded[k][0] for k in keys))),
