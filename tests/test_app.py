@@ -54,6 +54,21 @@ def test_fit_then_test_with_config_file_and_override(tmp_path, capsys):
     assert 0 <= json.loads((run_dir / "test.json").read_text())["test_accuracy"] <= 1
 
 
+def test_fit_and_inspect_with_augmentation(tmp_path):
+    import keras
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_dir = tmp_path / "run"
+    assert cli.main(["fit", *TINY, "--data.augment", "true", "--train.epochs", "1",
+                     "--run_dir", str(run_dir)]) == 0
+    model = keras.saving.load_model(run_dir / "model.keras")
+    assert isinstance(model.get_layer("augmentation"), keras.Sequential)
+    events = EventAccumulator(str(run_dir / "tb"), size_guidance={"histograms": 0}).Reload()
+    assert "gates/conv2_block1_se" in events.Tags()["histograms"]
+    assert cli.main(["inspect", *TINY, "--model_path", str(run_dir / "model.keras")]) == 0
+    assert (run_dir / "inspect" / "class_specificity.csv").exists()
+
+
 def test_batches_follow_the_seeded_epoch_order(tmp_path, monkeypatch):
     """Each epoch trains on the batches of its (seed, epoch) order, whatever the Python
     random state: a resumed run sees the same batches as an uninterrupted one."""

@@ -90,8 +90,9 @@ def builder_kwargs(model_config):
     return dict(DEFAULT_BUILDER_KWARGS.get(model_config.name, {}))
 
 
-def build_model(model_config, input_shape, num_classes):
-    """Builds `model_config.name` from keras_se.models, returning logits."""
+def build_model(model_config, input_shape, num_classes, input_tensor=None):
+    """Builds `model_config.name` from keras_se.models, returning logits (on
+    `input_tensor` when given)."""
     info = keras_se.models.BUILDERS.get(model_config.name)
     if info is None:
         raise UsageError(
@@ -106,6 +107,7 @@ def build_model(model_config, input_shape, num_classes):
         )
     try:
         return info.builder(
+            input_tensor=input_tensor,
             input_shape=input_shape,
             classes=num_classes,
             classifier_activation=None,
@@ -238,10 +240,11 @@ def prepare_model(model_config, train, data_config, splits, seed):
         model = build_model(model_config, splits.input_shape, splits.num_classes)
         stats = keras_se.utils.model_stats(model)
         if data_config.augment:
+            # The network is built on the augmentation's output, not wrapped in
+            # another model: its SE layers stay at the top level for gate analysis.
             inputs = keras.Input(splits.input_shape)
-            model = keras.Model(
-                inputs, model(augmentation(splits.input_shape)(inputs)), name=model.name,
-            )
+            model = build_model(model_config, splits.input_shape, splits.num_classes,
+                                input_tensor=augmentation(splits.input_shape)(inputs))
     except Exception as error:  # noqa: BLE001 - classified, then re-raised
         if is_out_of_memory(error):
             raise TrialFailure(f"out of memory while building: {error}") from error
