@@ -69,6 +69,21 @@ def test_fit_and_inspect_with_augmentation(tmp_path):
     assert (run_dir / "inspect" / "class_specificity.csv").exists()
 
 
+def test_gate_histograms_build_their_probe_once_per_run(tmp_path, monkeypatch):
+    import keras_se
+
+    built = []
+
+    class CountedProbe(keras_se.utils.GateProbe):
+        def __init__(self, model):
+            built.append(model.name)
+            super().__init__(model)
+
+    monkeypatch.setattr(keras_se.utils, "GateProbe", CountedProbe)
+    assert cli.main(["fit", *TINY, "--train.epochs", "3", "--run_dir", str(tmp_path)]) == 0
+    assert len(built) == 1
+
+
 def test_batches_follow_the_seeded_epoch_order(tmp_path, monkeypatch):
     """Each epoch trains on the batches of its (seed, epoch) order, whatever the Python
     random state: a resumed run sees the same batches as an uninterrupted one."""

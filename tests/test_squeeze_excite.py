@@ -173,12 +173,39 @@ def test_compute_gates():
     np.testing.assert_allclose(y, x * gates[:, None, None, :], atol=1e-6)
 
 
-def test_float16_input_does_not_overflow_in_pooling():
-    # 64x64 values of 60000 sum far beyond float16's range (65504).
-    x = np.full((1, 64, 64, 4), 60000.0, "float32")
+def test_float16_input_keeps_the_excitation_in_float32():
+    # Mean 60000 fits float16 (max 65504); the bottleneck's 4 x 60000 does not.
+    x = keras.ops.full((1, 64, 64, 4), 60000.0, dtype="float16")
     layer = SqueezeExcite(ratio=2, dtype="mixed_float16")
-    gates = keras.ops.convert_to_numpy(layer.compute_gates(x))
-    assert np.all(np.isfinite(gates))
+    layer.build(x.shape)
+    units = layer.reduce_kernel.shape[1]
+    layer.set_weights([np.ones((4, units)), np.zeros(units),
+                       np.full((units, 4), -1e-5), np.zeros(4)])
+    y = layer(x)
+    assert keras.backend.standardize_dtype(y.dtype) == "float16"
+    # float32 reference: relu(4 * 60000) = 240000 per unit, then -1e-5 each. A
+    # float16 bottleneck overflows to inf and gates 0; float16's product is within 1%.
+    gate = 1.0 / (1.0 + np.exp(units * 240000.0 * 1e-5))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(y).astype("float32"),
+                               np.full((1, 64, 64, 4), 60000.0 * gate), rtol=1e-2)
+
+
+def test_gate_probe_follows_the_weights_and_matches_each_layer():
+    model = keras_se.models.CifarSEResNet(depth=20, input_shape=(8, 8, 3), classes=3)
+    probe = keras_se.utils.GateProbe(model)
+    x = np.random.default_rng(0).normal(size=(5, 8, 8, 3)).astype("float32")
+    before = probe(x)
+    rng = np.random.default_rng(1)
+    model.set_weights([w + rng.normal(scale=0.05, size=w.shape).astype(w.dtype)
+                       for w in model.get_weights()])
+    after = probe(x)
+    layers = keras_se.utils.se_layers(model)
+    assert list(after) == [layer.name for layer in layers]
+    for layer in layers:
+        features = keras.Model(model.inputs, layer.input)(x)
+        expected = keras.ops.convert_to_numpy(layer.compute_gates(features))
+        np.testing.assert_allclose(after[layer.name], expected, rtol=1e-5, atol=1e-6)
+        assert not np.allclose(before[layer.name], after[layer.name], rtol=1e-3, atol=1e-4)
 
 
 def test_exported_names():

@@ -50,12 +50,15 @@ class TensorBoardLogger(keras.callbacks.Callback):
         self.gate_images = gate_images
         self.hparams = hparams
         self.writer = None
+        self.gate_probe = None
         self._start = self._train_end = None
         self.best = {}
         self.images_per_second = []
 
     def on_train_begin(self, logs=None):
         self.writer = SummaryWriter(logdir=self.logdir)
+        if self.gate_images is not None and self.gate_probe is None:
+            self.gate_probe = keras_se.utils.GateProbe(self.model)
         if self.hparams is not None:
             _, ssi, _ = hparams_summaries(
                 {k: _hparam_value(v) for k, v in self.hparams.items()}, {}
@@ -84,8 +87,8 @@ class TensorBoardLogger(keras.callbacks.Callback):
             self.writer.add_scalar(f"epoch/{key}", float(value), epoch + 1)
             if key.startswith("val_") and "acc" in key:
                 self.best[key] = max(self.best.get(key, -np.inf), float(value))
-        if self.gate_images is not None:
-            gates = keras_se.utils.gate_values(self.model, self.gate_images)
+        if self.gate_probe is not None:
+            gates = self.gate_probe(self.gate_images)
             for name, values in gates.items():
                 self.writer.add_histogram(f"gates/{name}", values, epoch + 1)
         self.writer.flush()

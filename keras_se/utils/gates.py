@@ -16,8 +16,72 @@ def se_layers(model):
     return found
 
 
+class GateProbe:
+    """The gates of every SE block of a model, computed on the device.
+
+    One Keras model, built once, runs the network up to each SE block and the
+    block's excitation, so that only the `(batch, channels)` gates leave the
+    device, never the feature maps. It follows the model's weights as they
+    train: build it once and call it every epoch.
+
+    Args:
+        model: a functional `keras.Model` with `SqueezeExcite` layers at its
+            top level (a keras_se builder, a retrofitted or a converted model).
+
+    Example:
+
+    >>> model = keras_se.models.CifarSEResNet(depth=20)
+    >>> probe = GateProbe(model)
+    >>> probe(np.zeros((4, 32, 32, 3)))["conv2_block1_se"].shape
+    (4, 16)
+    """
+
+    def __init__(self, model):
+        self.layers = se_layers(model)
+        if not self.layers:
+            raise ValueError(
+                f"`model` has no SqueezeExcite layer. Received: model={model.name!r}"
+            )
+        if any(layer not in model.layers for layer in self.layers):
+            raise ValueError(
+                "GateProbe needs the SE layers at the top level of a functional "
+                f"model. Received: model={model.name!r}"
+            )
+        features = keras.Model(model.inputs, [layer.input for layer in self.layers])
+        self.gates = _Gates(features, self.layers, name=f"{model.name}_gates")
+
+    def __call__(self, inputs, batch_size=64):
+        """A dict from SE layer name to a NumPy array `(num_inputs, channels)`
+        of gate values, in network order.
+
+        Args:
+            inputs: a batch of model inputs (NumPy array or tensor).
+            batch_size: images per forward pass.
+        """
+        gates = self.gates.predict(inputs, batch_size=batch_size, verbose=0)
+        if len(self.layers) == 1:
+            gates = [gates]
+        return {layer.name: g for layer, g in zip(self.layers, gates)}
+
+
+class _Gates(keras.Model):
+    """Images -> the gates of each SE layer, on the SE layers' own weights."""
+
+    def __init__(self, features, layers, **kwargs):
+        super().__init__(**kwargs)
+        self.features = features
+        self.se = layers
+
+    def call(self, inputs):
+        maps = self.features(inputs, training=False)
+        if len(self.se) == 1:
+            maps = [maps]
+        return [layer.compute_gates(x) for layer, x in zip(self.se, maps)]
+
+
 def gate_values(model, inputs, batch_size=64):
-    """The gates of every SE block of `model` for `inputs`.
+    """The gates of every SE block of `model` for `inputs` (see `GateProbe`,
+    which to build once when gates are read repeatedly).
 
     Args:
         model: a functional `keras.Model` with `SqueezeExcite` layers (a
@@ -36,22 +100,4 @@ def gate_values(model, inputs, batch_size=64):
     >>> gates["conv2_block1_se"].shape
     (4, 16)
     """
-    layers = se_layers(model)
-    if not layers:
-        raise ValueError(
-            f"`model` has no SqueezeExcite layer. Received: model={model.name!r}"
-        )
-    top = [layer for layer in layers if layer in model.layers]
-    if len(top) != len(layers):
-        raise ValueError(
-            "gate_values needs the SE layers at the top level of a functional "
-            f"model. Received: model={model.name!r}"
-        )
-    probe = keras.Model(model.inputs, [layer.input for layer in layers])
-    features = probe.predict(inputs, batch_size=batch_size, verbose=0)
-    if len(layers) == 1:
-        features = [features]
-    return {
-        layer.name: keras.ops.convert_to_numpy(layer.compute_gates(f))
-        for layer, f in zip(layers, features)
-    }
+    return GateProbe(model)(inputs, batch_size=batch_size)
