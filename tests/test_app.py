@@ -154,6 +154,10 @@ def test_a_search_over_zero_and_one_trains_both(tmp_path):
                                                                   ("1", "COMPLETED")]
     summary = json.loads((run_dir / "trials" / "trial_0" / "summary.json").read_text())
     assert summary["hyperparameters"] == {"warmup_epochs": 0}
+    # A finished trial has no reason to give.
+    assert [r["reason"] for r in rows] == ["", ""]
+    table = (run_dir / "results.md").read_text().splitlines()
+    assert [line.endswith("|  | COMPLETED |") for line in table[2:]] == [True, True]
 
 
 @pytest.mark.slow

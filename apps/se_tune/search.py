@@ -404,14 +404,22 @@ def write_results(rows, run_dir, space_keys):
     writer = csv.DictWriter(text, fieldnames=columns)
     writer.writeheader()
     for row in rows:
-        writer.writerow({c: "none" if row.get(c) is None else row.get(c) for c in columns})
+        writer.writerow({c: _csv_value(c, row.get(c)) for c in columns})
     checkpoint.atomic_write_text(os.path.join(run_dir, "results.csv"), text.getvalue())
     lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
     for row in rows:
-        lines.append("| " + " | ".join(_cell(row.get(c)) for c in columns) + " |")
+        lines.append("| " + " | ".join(
+            "" if c == "reason" and not row.get(c) else _cell(row.get(c)) for c in columns) + " |")
     table = "\n".join(lines) + "\n"
     checkpoint.atomic_write_text(os.path.join(run_dir, "results.md"), table)
     return table
+
+
+def _csv_value(column, value):
+    # "none" is a value (no SE, no limit); a missing reason is no reason at all.
+    if value is None:
+        return "" if column == "reason" else "none"
+    return value
 
 
 def _cell(value):
