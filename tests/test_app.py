@@ -84,6 +84,33 @@ def test_gate_histograms_build_their_probe_once_per_run(tmp_path, monkeypatch):
     assert len(built) == 1
 
 
+def test_test_and_inspect_split_the_data_as_the_training_run_did(tmp_path, capsys):
+    from se_tune.data import DataConfig, load_data
+
+    run_dir = tmp_path / "run"
+    split = ["--data.val_fraction", "0.3", "--data.test_fraction", "0.3", "--seed", "5"]
+    assert cli.main(["fit", *TINY, *split, "--run_dir", str(run_dir)]) == 0
+    trained = (run_dir / "config.yaml").read_text()
+    # No data flags at all: the run's split, not the defaults' (0.2, 0.2, seed 0).
+    assert cli.main(["test", "--run_dir", str(run_dir)]) == 0
+    expected = load_data(DataConfig(name="synthetic", image_size=8, num_samples=96,
+                                    num_classes=3, val_fraction=0.3, test_fraction=0.3), 5)
+    result = json.loads((run_dir / "test.json").read_text())
+    assert result["test_images"] == len(expected.y_test) != len(
+        load_data(DataConfig(name="synthetic", image_size=8, num_samples=96, num_classes=3),
+                  0).y_test)
+    assert (run_dir / "config.yaml").read_text() == trained
+    assert cli.main(["inspect", "--run_dir", str(run_dir), *split[4:],
+                     "--inspect.images_per_class", "2"]) == 0
+    capsys.readouterr()
+    # A flag that would re-split the data is refused.
+    for flag, value in (("--data.val_fraction", "0.2"), ("--seed", "1")):
+        assert cli.main(["test", "--run_dir", str(run_dir), flag, value]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1
+        assert f"{flag[2:]}={float(value) if 'data' in flag else int(value)!r} would split" in err
+
+
 def test_batches_follow_the_seeded_epoch_order(tmp_path, monkeypatch):
     """Each epoch trains on the batches of its (seed, epoch) order, whatever the Python
     random state: a resumed run sees the same batches as an uninterrupted one."""

@@ -78,6 +78,12 @@ def test_search_inspects_its_best_model(tmp_path):
             "--search.space", '{"se_ratio": [4]}', "--inspect.images_per_class", "3"]
     assert cli.main(argv) == 0
     assert (tmp_path / "inspect" / "class_specificity.csv").exists()
+    # Its gate images sit in the search's TensorBoard logs, next to the trials'.
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tmp_path / "tb" / "inspect"), size_guidance={"images": 0})
+    assert "gates/all_layers" in events.Reload().Tags()["images"]
+    assert (tmp_path / "tb" / "trial_0").is_dir()
     assert (tmp_path / "inspect" / "gates_grid.png").exists()
 
 

@@ -17,6 +17,8 @@ COMMANDS = {
     "inspect": "plot the mean SE gates per class at every SE layer of a saved model",
 }
 
+SECTIONS = ("data", "model", "train", "search", "inspect")
+
 
 def make_parser():
     """The `se-tune` parser and its subcommands' parsers by name.
@@ -62,15 +64,30 @@ def make_parser():
 
 
 def parse(argv):
-    """`(subparsers, cfg)` of a command line; bad input raises `UsageError`."""
+    """`(subparsers, cfg, given)` of a command line, `given` being the
+    subcommand's keys set on the command line or in a `--config` file (dotted,
+    like `data.val_fraction`); bad input raises `UsageError`."""
     from jsonargparse import ArgumentError
 
     parser, subparsers = make_parser()
     try:
         cfg = parser.parse_args(argv)
+        explicit = parser.parse_args(argv, defaults=False)
     except ArgumentError as error:
         raise UsageError(_one_line(error)) from None
-    return subparsers, cfg
+    command = explicit.get("command")
+    section = explicit.get(command) if command else None
+    given = set(_dotted(section.as_dict())) if section else set()
+    return subparsers, cfg, given
+
+
+def _dotted(tree):
+    """`section.field` for each field of each config section, `key` for the rest."""
+    for key, value in tree.items():
+        if isinstance(value, dict) and key in SECTIONS:
+            yield from (f"{key}.{field}" for field in value)
+        else:
+            yield key
 
 
 def _one_line(error):
@@ -140,7 +157,7 @@ def main(argv=None):
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        subparsers, cfg = parse(argv)
+        subparsers, cfg, given = parse(argv)
         command = cfg.command
         if command is None:
             raise UsageError("a subcommand is required: " + ", ".join(COMMANDS))
@@ -154,7 +171,7 @@ def main(argv=None):
             with backend_logs_hidden():
                 from se_tune import runner  # imports Keras: after parsing, so --help is fast
 
-            runner.run(command, sub_cfg, subparsers[command])
+            runner.run(command, sub_cfg, subparsers[command], given)
     except UsageError as error:
         print(f"se-tune: error: {error}", file=sys.stderr)
         return 2

@@ -76,9 +76,10 @@ def plot_grid(gate_means, classes, path):
     fig.savefig(path)
 
 
-def inspect_model(model_path, splits, config, seed=0):
-    """Writes per-layer figures, a grid, TensorBoard images and the table;
-    returns the table rows `[(layer, channels, specificity), ...]`."""
+def inspect_model(model_path, splits, config, seed=0, tb_dir=None):
+    """Writes per-layer figures, a grid, TensorBoard images (in `tb_dir`, by
+    default the output folder's `tb`) and the table; returns the table rows
+    `[(layer, channels, specificity), ...]` and the output folder."""
     from PIL import Image
     from tensorboardX import SummaryWriter
 
@@ -95,7 +96,7 @@ def inspect_model(model_path, splits, config, seed=0):
                                              "inspect")
     os.makedirs(out, exist_ok=True)
     rows = []
-    writer = SummaryWriter(logdir=os.path.join(out, "tb"))
+    writer = SummaryWriter(logdir=tb_dir or os.path.join(out, "tb"))
     for step, (name, layer_means) in enumerate(means.items()):
         path = os.path.join(out, f"{name}.png")
         plot_layer(name, layer_means, classes, path)

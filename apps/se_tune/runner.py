@@ -9,26 +9,79 @@ from se_tune import data, training
 from se_tune.errors import ChiefFailure, SearchIncomplete, SearchStopped, UsageError
 
 
-def run(command, cfg, parser):
+# The data section's fields that decide which images are test images.
+SPLIT_FIELDS = ("name", "data_dir", "image_size", "num_classes", "num_samples",
+                "val_fraction", "test_fraction")
+
+
+def run(command, cfg, parser, given=frozenset()):
     """Saves the resolved config and the run's metadata, loads the data and runs
     `command` ("fit", "test", "search" or "inspect").
+
+    `test` and `inspect` split the data as the run that trained their model
+    did (its `config.yaml`), so that their test images are never training images.
 
     Args:
         command: the subcommand.
         cfg: its parsed config (a jsonargparse Namespace).
         parser: the subcommand's parser, which dumps and instantiates `cfg`.
+        given: the keys the user set (`data.val_fraction`, `seed`...).
     """
     os.makedirs(cfg.run_dir, exist_ok=True)
-    with open(os.path.join(cfg.run_dir, "config.yaml"), "w") as f:
+    saved_as = "config.yaml"
+    run_folder = None
+    if command in ("test", "inspect"):
+        saved_as = f"{command}_config.yaml"  # the training run's config.yaml stays
+        run_folder = _training_run(cfg.model_path or os.path.join(cfg.run_dir, "model.keras"))
+        if run_folder is not None:
+            _use_the_run_s_split(cfg, run_folder, given)
+    with open(os.path.join(cfg.run_dir, saved_as), "w") as f:
         f.write(parser.dump(cfg, skip_check=True))
     config = parser.instantiate_classes(cfg)
     if command == "search" and config.fresh:
         config.search.fresh = True
-    training.write_json(
-        os.path.join(cfg.run_dir, "run.json"), training.run_metadata(cfg, config.seed)
-    )
+    training.write_json(os.path.join(cfg.run_dir, saved_as.replace("config.yaml", "run.json")),
+                        training.run_metadata(cfg, config.seed))
     splits = data.load_data(config.data, config.seed)
-    {"fit": fit, "test": test, "search": search, "inspect": inspect}[command](config, splits)
+    if command == "inspect":
+        inspect(config, splits, run_folder)
+    else:
+        {"fit": fit, "test": test, "search": search}[command](config, splits)
+
+
+def _training_run(model_path):
+    """The run folder (fit or search) whose config.yaml trained `model_path`:
+    the model's folder or one of its two parents (a search's trials/trial_N/)."""
+    folder = os.path.dirname(os.path.abspath(model_path))
+    for _ in range(3):
+        if os.path.isfile(os.path.join(folder, "config.yaml")):
+            return folder
+        folder = os.path.dirname(folder)
+    return None
+
+
+def _use_the_run_s_split(cfg, run_folder, given):
+    """Takes the seed and data split of the run in `run_folder`; a split the
+    user set otherwise is refused."""
+    import yaml
+
+    with open(os.path.join(run_folder, "config.yaml")) as f:
+        saved = yaml.safe_load(f) or {}
+    wanted = {f"data.{k}": saved.get("data", {}).get(k) for k in SPLIT_FIELDS}
+    wanted["seed"] = saved.get("seed")
+    for key, value in wanted.items():
+        if key not in given or value is None:
+            continue
+        current = cfg[key]
+        if current != value:
+            raise UsageError(
+                f"{key}={current!r} would split the data unlike the run that trained the "
+                f"model ({key}={value!r} in {os.path.join(run_folder, 'config.yaml')}), so "
+                f"test images could be training images; leave {key} out. Received: {current!r}")
+    for key, value in wanted.items():
+        if value is not None or key == "data.data_dir":
+            cfg[key] = value
+    print(f"Data split and seed of the run in {run_folder}", flush=True)
 
 
 def fit(config, splits):
@@ -107,15 +160,18 @@ def _inspect_best_se_model(config, rows, splits):
             config.inspect,
             output_dir=config.inspect.output_dir or os.path.join(config.run_dir, "inspect"),
         )
-        gate_rows, out = inspect_model(path, splits, options)
+        gate_rows, out = inspect_model(path, splits, options,
+                                       tb_dir=os.path.join(config.run_dir, "tb", "inspect"))
         return "\n" + note + format_table(gate_rows) + f"gate figures in {out}\n"
     return ""
 
 
-def inspect(config, splits):
+def inspect(config, splits, run_folder=None):
     from se_tune.inspect_gates import format_table, inspect_model
 
     path = config.model_path or os.path.join(config.run_dir, "model.keras")
-    rows, out = inspect_model(path, splits, config.inspect)
+    # The gate images join the run's TensorBoard logs, where its scalars are.
+    tb = os.path.join(run_folder, "tb", "inspect") if run_folder else None
+    rows, out = inspect_model(path, splits, config.inspect, tb_dir=tb)
     print(format_table(rows))
     print(f"inspect: figures, class_specificity.csv and TensorBoard images in {out}")
