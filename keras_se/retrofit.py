@@ -6,8 +6,8 @@ import numpy as np
 from keras_se._graph import as_functional, called_once, is_graph_model, rebuild
 from keras_se.layers import ScaledResidual, SqueezeExcite
 
-# sigmoid(10) = 0.99995: gates start this close to 1 with identity_init.
-IDENTITY_GATE_BIAS = 10.0
+# With identity_init every gate starts here (sigmoid(9.9), for instance).
+IDENTITY_GATE = 0.99995
 
 
 def _is_scaled_residual(layer):
@@ -47,9 +47,12 @@ def retrofit(
         model: a functional or Sequential `keras.Model`.
         se_ratio: the reduction ratio of the new SE blocks.
         where: `"auto"` or a callable that picks layers.
-        identity_init: start every gate near 1 (expand kernel 0, expand bias
-            10, gates 0.99995) so that the new model's output stays close to
-            the original's (within about 1e-3 relative on ResNet50).
+        identity_init: start every gate at 0.99995 (expand kernel 0, expand
+            bias where the gate gives 0.99995: 9.9 for sigmoid, 3.0 for
+            hard_sigmoid, 5.3 for tanh, 1.0 for relu) so that the new model's
+            output stays close to the original's (within about 1e-3 relative
+            on ResNet50). It needs biases (`use_bias=True`) and a gate that
+            rises through 0.99995; other choices raise a `ValueError`.
         se_kwargs: further `SqueezeExcite` arguments.
         name: the new model's name (default: the old one with `_se`).
         allow_none: return a plain copy instead of an error when `where` picks
@@ -73,6 +76,7 @@ def retrofit(
         raise ValueError(
             f"`where` must be 'auto' or a callable. Received: where={where!r}"
         )
+    identity_bias = _identity_bias(se_kwargs) if identity_init else None
     model = as_functional(model)
     # Layers called once in this graph: `.input`/`.output` are then their only call.
     once = called_once(model)
@@ -147,10 +151,40 @@ def retrofit(
     if identity_init:
         for se in inserted:
             se.expand_kernel.assign(np.zeros(se.expand_kernel.shape, "float32"))
-            if se.use_bias:
-                se.expand_bias.assign(
-                    np.full(se.expand_bias.shape, IDENTITY_GATE_BIAS, "float32"))
+            se.expand_bias.assign(np.full(se.expand_bias.shape, identity_bias, "float32"))
     return new
+
+
+def _identity_bias(se_kwargs):
+    """The expand bias at which the SE blocks' gate gives `IDENTITY_GATE`: with
+    a zero expand kernel, every gate then starts there."""
+    if not se_kwargs.get("use_bias", True):
+        raise ValueError(
+            "identity_init sets the SE blocks' expand bias; without biases every gate "
+            "starts at gate(0). Received: se_kwargs={'use_bias': False, ...}"
+        )
+    probe = SqueezeExcite(**{**se_kwargs, "ratio": 1})
+
+    def gate(x):
+        value = probe.gate(keras.ops.convert_to_tensor(np.array([x], "float32")))
+        return float(keras.ops.convert_to_numpy(value)[0])
+
+    low, high = -60.0, 60.0
+    if not gate(low) < IDENTITY_GATE <= gate(high):
+        raise ValueError(
+            "identity_init needs a gate that rises through 0.99995 (sigmoid, "
+            "hard_sigmoid, tanh, relu...). "
+            f"Received: gate={se_kwargs.get('gate', 'sigmoid')!r}"
+        )
+    for _ in range(60):  # bisection, to float32's resolution
+        middle = 0.5 * (low + high)
+        low, high = (middle, high) if gate(middle) < IDENTITY_GATE else (low, middle)
+    if abs(gate(high) - IDENTITY_GATE) > 1e-5:
+        raise ValueError(
+            "identity_init could not find where the gate gives 0.99995 (is it "
+            f"increasing?). Received: gate={se_kwargs.get('gate', 'sigmoid')!r}"
+        )
+    return high
 
 
 def _block_name(layer, producers):

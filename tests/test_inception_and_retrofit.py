@@ -149,6 +149,27 @@ def test_retrofit_errors():
         retrofit(plain, where="everywhere")
 
 
+@pytest.mark.parametrize("gate", ["sigmoid", "hard_sigmoid", "tanh", "relu"])
+def test_identity_init_starts_every_gate_near_one(gate):
+    base = models.CifarSEResNet(depth=20, se_ratio=None, input_shape=(8, 8, 3), classes=3)
+    model = retrofit(base, se_ratio=4, identity_init=True, se_kwargs={"gate": gate})
+    x = np.random.default_rng(0).normal(size=(4, 8, 8, 3)).astype("float32")
+    gates = keras_se.utils.gate_values(model, x)
+    assert len(gates) == 9
+    for values in gates.values():
+        np.testing.assert_allclose(values, 0.99995, atol=2e-6)
+    y0, y1 = (keras.ops.convert_to_numpy(m(x)) for m in (base, model))
+    assert np.abs(y1 - y0).max() <= 1e-3 * np.abs(y0).max()
+
+
+def test_identity_init_refuses_what_cannot_start_near_one():
+    base = models.CifarSEResNet(depth=20, se_ratio=None, input_shape=(8, 8, 3), classes=3)
+    with pytest.raises(ValueError, match="without biases.*use_bias.: False"):
+        retrofit(base, identity_init=True, se_kwargs={"use_bias": False})
+    with pytest.raises(ValueError, match="rises through 0.99995.*Received: gate=<function"):
+        retrofit(base, identity_init=True, se_kwargs={"gate": lambda s: 0.5 * keras.ops.sigmoid(s)})
+
+
 def test_retrofitted_model_saves_and_loads(tmp_path):
     base = keras.applications.MobileNetV2(weights=None, input_shape=(32, 32, 3), classes=3)
     model = retrofit(base)
