@@ -133,11 +133,15 @@ def test_integration_placement_and_training(integration):
     if integration == "post":
         add = model.get_layer("conv3_block1_add")
         assert model.get_layer("conv3_block1_out").input is add.output
-    if integration in ("pre", "identity"):
-        # the unit's input (shortcut) carries SE, the addition sees it.
+    if integration == "pre":
+        # SE on the unit's input feeds the residual branch only; the projection
+        # shortcut takes the input as it was (the paper's Fig. 5c).
+        assert model.get_layer("conv3_block1_1_conv").input is se.output
+        assert model.get_layer("conv3_block1_0_conv").input is se.input
+    if integration == "identity":
+        # SE on the shortcut, which the addition sees.
         consumers = {id(t) for t in model.get_layer("conv3_block1_add").input}
-        if integration == "identity":
-            assert id(se.output) in consumers
+        assert id(se.output) in consumers
     width = {"3x3": 128, "pre": 256}.get(integration, 512)
     assert se.channels == width
 
