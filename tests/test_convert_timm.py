@@ -9,6 +9,7 @@ timm = pytest.importorskip("timm")
 
 from keras_se.convert import from_timm  # noqa: E402
 from keras_se import SqueezeExcite  # noqa: E402
+from keras_se.layers import se_units  # noqa: E402
 
 pytestmark = pytest.mark.timm
 
@@ -52,3 +53,17 @@ def test_deep_stem_variants_are_refused():
     module = timm.create_model("seresnext26d_32x4d", pretrained=False)
     with pytest.raises(ValueError, match="deep-stem"):
         from_timm(module)
+
+
+# divisor 1 is the paper's floor(C / r), which timm rounds instead: timm's rule
+# is the one for divisor > 1.
+@pytest.mark.parametrize("ratio,divisor", [(16, 8), (4, 8), (8, 4), (16, 2)])
+def test_se_units_match_timm(ratio, divisor):
+    from timm.layers import SEModule, make_divisible
+
+    for channels in range(8, 2049, 24):
+        expected = make_divisible(channels / ratio, divisor, round_limit=0.0)
+        assert se_units(channels, ratio, divisor) == expected
+    # The width timm's own SE module gives its bottleneck.
+    module = SEModule(256, rd_ratio=1 / ratio, rd_divisor=divisor)
+    assert module.fc1.out_channels == se_units(256, ratio, divisor)

@@ -4,7 +4,6 @@ import pytest
 
 import keras_se
 from keras_se import SqueezeExcite
-from keras_se.layers import se_units
 
 from harness import run_layer_test
 
@@ -110,19 +109,6 @@ def test_units_overrides_ratio():
     layer = SqueezeExcite(ratio=2, units=5)
     layer.build((1, 4, 4, 64))
     assert tuple(layer.expand_kernel.shape) == (5, 64)
-
-
-def test_se_units_matches_timm_make_divisible():
-    def make_divisible(v, divisor=8, min_value=None, round_limit=0.0):
-        # timm.layers.helpers.make_divisible, written out.
-        min_value = min_value or divisor
-        new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
-        if new_v < round_limit * v:
-            new_v += divisor
-        return new_v
-
-    for channels in range(8, 2049, 24):
-        assert se_units(channels, 16, 8) == make_divisible(channels / 16, 8)
 
 
 def test_no_bias():
