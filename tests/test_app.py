@@ -28,11 +28,11 @@ def run(argv, capsys=None):
 
 def test_fit_then_test_with_config_file_and_override(tmp_path, capsys):
     config = tmp_path / "fit.yaml"
+    # The digits (10 classes, 8x8): a few epochs take the model far above chance.
     config.write_text(
-        "data:\n  name: synthetic\n  image_size: 8\n  num_samples: 96\n"
-        "  num_classes: 3\n  batch_size: 16\n"
+        "data:\n  name: digits\n  batch_size: 64\n"
         "model:\n  name: CifarSEResNet\n  se_ratio: 4\n  kwargs: {depth: 20}\n"
-        "train:\n  epochs: 2\n  verbose: 0\n  optimizer: adamw\n  learning_rate: 0.01\n"
+        "train:\n  epochs: 3\n  verbose: 0\n  optimizer: adamw\n  learning_rate: 0.01\n"
     )
     run_dir = tmp_path / "run"
     assert cli.main(["fit", "--config", str(config), "--model.se_ratio", "8",
@@ -42,7 +42,7 @@ def test_fit_then_test_with_config_file_and_override(tmp_path, capsys):
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["seed"] == 0 and "keras" in meta["versions"]
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["epochs"] == 2 and 0 <= summary["best_val_accuracy"] <= 1
+    assert summary["epochs"] == 3 and summary["best_val_accuracy"] >= 0.6  # chance: 0.1
     assert any(f.startswith("events.out.tfevents") for f in os.listdir(run_dir / "tb"))
     import keras
     model = keras.saving.load_model(run_dir / "model.keras")
@@ -51,7 +51,8 @@ def test_fit_then_test_with_config_file_and_override(tmp_path, capsys):
     capsys.readouterr()
     assert cli.main(["test", "--config", str(config), "--run_dir", str(run_dir)]) == 0
     assert "test: accuracy" in capsys.readouterr().out
-    assert 0 <= json.loads((run_dir / "test.json").read_text())["test_accuracy"] <= 1
+    tested = json.loads((run_dir / "test.json").read_text())
+    assert tested["test_accuracy"] >= 0.6 and tested["test_images"] == 359
 
 
 def test_fit_and_inspect_with_augmentation(tmp_path):
