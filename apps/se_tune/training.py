@@ -16,6 +16,7 @@ import keras_se
 from se_tune.checkpoint import EpochCheckpoint, atomic_write_text
 from se_tune.data import EpochBatches, as_dataset
 from se_tune.errors import TrialFailure, UsageError
+from se_tune.schedules import LinearWarmup
 from se_tune.tensorboard_logging import TensorBoardLogger
 
 PRECISION_POLICIES = {"bf16": "mixed_bfloat16", "fp16": "mixed_float16", "fp32": "float32"}
@@ -130,13 +131,15 @@ def make_optimizer(train, steps_per_epoch):
             warmup_target=train.learning_rate if warmup else None,
             warmup_steps=warmup,
         )
-    elif train.schedule == "step":
-        epochs = train.step_epochs or [train.epochs // 2, train.epochs * 3 // 4]
-        boundaries = [e * steps_per_epoch for e in sorted(set(epochs)) if e > 0]
-        values = [train.learning_rate * 0.1**i for i in range(len(boundaries) + 1)]
-        lr = keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
     else:
         lr = train.learning_rate
+        if train.schedule == "step":
+            epochs = train.step_epochs or [train.epochs // 2, train.epochs * 3 // 4]
+            boundaries = [e * steps_per_epoch for e in sorted(set(epochs)) if e > 0]
+            values = [train.learning_rate * 0.1**i for i in range(len(boundaries) + 1)]
+            lr = keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
+        if warmup:
+            lr = LinearWarmup(lr, warmup, train.learning_rate)
     if train.optimizer == "adamw":
         return keras.optimizers.AdamW(lr, weight_decay=train.weight_decay)
     return keras.optimizers.SGD(

@@ -1,0 +1,193 @@
+"""The option matrix: every option README documents, run on tiny data, each
+checked for its effect on what the run trained and saved."""
+
+import csv
+import json
+import math
+import os
+import pickle
+
+import keras
+import numpy as np
+import pytest
+
+pytest.importorskip("keras_tuner")
+
+import keras_se  # noqa: E402
+from app_helpers import TINY  # noqa: E402
+from se_tune import cli  # noqa: E402
+from se_tune.data import DataConfig, load_data  # noqa: E402
+
+LR = 0.1  # train.learning_rate's default
+# TINY's training images per epoch, in batches of 16.
+STEPS = math.ceil(len(load_data(DataConfig(name="synthetic", image_size=8, num_samples=96,
+                                           num_classes=3), 0).x_train) / 16)
+
+
+def _model(run):
+    return keras.saving.load_model(run / "model.keras")
+
+
+def _rate(run, step):
+    # The optimizer's schedule as the model file saved it.
+    schedule = _model(run).optimizer.get_config()["learning_rate"]
+    if isinstance(schedule, dict):
+        schedule = keras.saving.deserialize_keras_object(schedule)
+        return float(keras.ops.convert_to_numpy(schedule(step)))
+    return float(schedule)
+
+
+def _check_cosine(run):
+    assert _rate(run, 0) == 0.0                      # the warm-up starts at 0...
+    assert _rate(run, STEPS) == pytest.approx(LR)    # ...reaches the rate after an epoch...
+    assert _rate(run, 2 * STEPS) == pytest.approx(0.0, abs=1e-7)  # ...and cosine ends at 0
+
+
+def _check_step(run):
+    assert _rate(run, 0) == 0.0
+    assert _rate(run, STEPS / 2) == pytest.approx(LR / 2)
+    assert _rate(run, STEPS) == pytest.approx(LR)
+    assert _rate(run, 2 * STEPS + 1) == pytest.approx(LR / 10)  # step_epochs [2]
+
+
+def _check_constant(run):
+    assert _rate(run, 0) == 0.0
+    assert _rate(run, STEPS / 2) == pytest.approx(LR / 2)
+    assert _rate(run, STEPS) == _rate(run, 3 * STEPS) == pytest.approx(LR)
+
+
+def _check_sgd(run):
+    optimizer = _model(run).optimizer
+    assert type(optimizer).__name__ == "SGD"
+    assert optimizer.momentum == pytest.approx(0.8) and optimizer.nesterov
+    assert optimizer.weight_decay == pytest.approx(1e-3)
+
+
+def _check_adamw(run):
+    optimizer = _model(run).optimizer
+    assert type(optimizer).__name__ == "AdamW"
+    assert optimizer.weight_decay == pytest.approx(0.05)
+
+
+def _check_label_smoothing(run):
+    assert _model(run).loss.get_config()["label_smoothing"] == pytest.approx(0.1)
+
+
+def _precision_check(policy):
+    def check(run):
+        model = _model(run)
+        assert model.get_layer("conv1_conv").dtype_policy.name == policy
+        assert json.loads((run / "summary.json").read_text())["dtype_policy"] == policy
+        # The SE gates stay in float32 (the layer's contract).
+        gates = keras_se.utils.gate_values(model, np.zeros((2, 8, 8, 3), "float32"))
+        assert all(g.dtype == np.float32 for g in gates.values())
+    return check
+
+
+def _check_augment(run):
+    model = _model(run)
+    assert [type(l).__name__ for l in model.get_layer("augmentation").layers] == [
+        "RandomFlip", "RandomTranslation"]
+
+
+def _image_folder(root):
+    from PIL import Image
+
+    for label, color in (("cat", 40), ("dog", 220)):
+        os.makedirs(root / label)
+        for i in range(8):
+            Image.new("RGB", (12, 10), (color, i * 10, 0)).save(root / label / f"{i}.png")
+    return ["--data.name", "folder", "--data.data_dir", str(root)]
+
+
+def _cifar10(root):
+    rng = np.random.default_rng(0)
+    os.makedirs(root)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {b"data": rng.integers(0, 255, size=(6, 3072), dtype=np.uint8),
+                 b"labels": list(rng.integers(0, 10, size=6))}
+        with open(root / name, "wb") as f:
+            pickle.dump(batch, f)
+    return ["--data.name", "cifar10", "--data.data_dir", str(root)]
+
+
+def _data_check(shape, classes):
+    def check(run):
+        model = _model(run)
+        assert model.input_shape == (None, *shape) and model.output_shape == (None, classes)
+    return check
+
+
+FIT_OPTIONS = {
+    "cosine_warmup": (["--train.schedule", "cosine", "--train.warmup_epochs", "1",
+                       "--train.epochs", "2"], _check_cosine),
+    "step_warmup": (["--train.schedule", "step", "--train.step_epochs", "[2]",
+                     "--train.warmup_epochs", "1", "--train.epochs", "3"], _check_step),
+    "constant_warmup": (["--train.schedule", "constant", "--train.warmup_epochs", "1",
+                         "--train.epochs", "2"], _check_constant),
+    "sgd": (["--train.optimizer", "sgd", "--train.momentum", "0.8",
+             "--train.weight_decay", "0.001"], _check_sgd),
+    "adamw": (["--train.optimizer", "adamw", "--train.weight_decay", "0.05"], _check_adamw),
+    "label_smoothing": (["--train.label_smoothing", "0.1"], _check_label_smoothing),
+    "bf16": (["--train.precision", "bf16"], _precision_check("mixed_bfloat16")),
+    "fp16": (["--train.precision", "fp16"], _precision_check("mixed_float16")),
+    "augment": (["--data.augment", "true"], _check_augment),
+    "folder": (_image_folder, _data_check((8, 8, 3), 2)),
+    "cifar10": (_cifar10, _data_check((8, 8, 3), 10)),  # resized to TINY's image_size
+}
+
+
+@pytest.mark.parametrize("option", list(FIT_OPTIONS))
+def test_fit_option_takes_effect(option, tmp_path):
+    argv, check = FIT_OPTIONS[option]
+    if callable(argv):  # a data module: its files first
+        argv = argv(tmp_path / "data")
+    run = tmp_path / "run"
+    assert cli.main(["fit", *TINY, "--train.epochs", "1", *argv, "--run_dir", str(run)]) == 0
+    check(run)
+
+
+SPACE = '{"se_ratio": [4, null], "gate": ["sigmoid", "hard_sigmoid"]}'
+TUNERS = {
+    "grid": ([], 4),
+    "random": (["--search.max_trials", "3"], 3),
+    "bayesian": (["--search.max_trials", "3"], 3),
+    "hyperband": (["--train.epochs", "2"], None),
+}
+
+
+@pytest.mark.parametrize("tuner", list(TUNERS))
+def test_every_tuner_trains_what_its_trials_say(tuner, tmp_path):
+    extra, count = TUNERS[tuner]
+    argv = ["search", *TINY, "--train.epochs", "1", "--search.tuner", tuner,
+            "--search.space", SPACE, "--search.inspect", "false", *extra,
+            "--run_dir", str(tmp_path)]
+    assert cli.main(argv) == 0
+    with open(tmp_path / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert rows and all(r["status"] == "COMPLETED" for r in rows)
+    if count is not None:
+        assert len(rows) == count
+        assert len({(r["se_ratio"], r["gate"]) for r in rows}) == count  # no repeats
+    for row in rows:
+        model = keras.saving.load_model(tmp_path / "trials" / f"trial_{row['trial']}" /
+                                        "model.keras")
+        layers = keras_se.utils.se_layers(model)
+        if row["se_ratio"] == "none":
+            assert layers == []
+        else:
+            assert {(l.ratio, l.get_config()["gate"]) for l in layers} == {(4, row["gate"])}
+
+
+def test_print_config_round_trips_through_config(tmp_path, capsys):
+    argv = ["search", "--model.se_ratio", "4", "--search.tuner", "random",
+            "--train.schedule", "step", "--train.step_epochs", "[3, 6]",
+            "--search.space", SPACE]
+    with pytest.raises(SystemExit):
+        cli.main([*argv, "--print_config"])
+    printed = capsys.readouterr().out
+    (tmp_path / "search.yaml").write_text(printed)
+    with pytest.raises(SystemExit):
+        cli.main(["search", "--config", str(tmp_path / "search.yaml"), "--print_config"])
+    assert capsys.readouterr().out == printed
+    assert "tuner: random" in printed and "- 6" in printed
