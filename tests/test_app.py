@@ -4,6 +4,7 @@ import csv
 import json
 import os
 import pickle
+import re
 import subprocess
 import sys
 import time
@@ -170,6 +171,33 @@ def test_search_space_values_survive_keras_tuner(values):
         saved.values = json.loads(json.dumps(hp.values))  # as a trial's file holds them
         back = space.values(saved)["key"]
         assert back == value and type(back) is type(value)
+
+
+def test_a_conditional_key_is_searched_only_where_its_condition_holds():
+    from se_tune.search import SearchSpace
+
+    space = SearchSpace({"optimizer": ["sgd", "adamw"],
+                         "momentum": {"values": [0.0, 0.9], "when": {"optimizer": ["sgd"]}}})
+    grid = space.configurations()
+    assert grid == [{"optimizer": "sgd", "momentum": 0.0}, {"optimizer": "sgd", "momentum": 0.9},
+                    {"optimizer": "adamw"}]
+    for values in grid:
+        hp = space.hyperparameters()
+        hp.values = dict(values)
+        assert space.values(hp) == values  # adamw: momentum inactive, left out
+
+
+@pytest.mark.parametrize("spec,message", [
+    ({"values": [1, 2]}, "must be a list of values or"),
+    ({"values": [1, 2], "when": {"later": ["x"]}}, "must be an earlier, unconditional key"),
+    ({"values": [1, 2], "when": {"optimizer": ["rmsprop"]}}, "Received: ['rmsprop']"),
+])
+def test_bad_conditional_keys_are_refused(spec, message):
+    from se_tune.errors import UsageError
+    from se_tune.search import SearchSpace
+
+    with pytest.raises(UsageError, match=re.escape(message)):
+        SearchSpace({"optimizer": ["sgd", "adamw"], "momentum": spec, "later": ["x"]})
 
 
 def test_a_search_over_zero_and_one_trains_both(tmp_path):

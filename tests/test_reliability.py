@@ -273,13 +273,14 @@ def _chief_tuner(run_dir, alive):
     """A keras-tuner tuner whose oracle a test drives as the chief's workers would."""
     import keras_tuner as kt
     from se_tune import oracles
+    from se_tune.search import SearchSpace
 
     class NoTraining(kt.Tuner):
         def run_trial(self, trial, *args, **kwargs):
             raise AssertionError("no trial runs here")
 
     oracle = oracles.GridOracle(
-        oracles.grid({"se_ratio": [2, 4, 8, 16]}), worker_alive=lambda tuner_id: tuner_id in alive,
+        SearchSpace({"se_ratio": [2, 4, 8, 16]}).configurations(), worker_alive=lambda tuner_id: tuner_id in alive,
         state_path=os.path.join(run_dir, "tuner", "oracle.json"),
         objective=kt.Objective("val_accuracy", "max"), max_trials=4)
     return NoTraining(oracle=oracle, directory=str(run_dir), project_name="tuner")

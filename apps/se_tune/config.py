@@ -85,7 +85,9 @@ class SearchConfig:
             (se_ratio, se_integration, se_stages...), SqueezeExcite arguments
             (squeeze, gate, activation, divisor) or TrainConfig fields
             (learning_rate, weight_decay, label_smoothing...). In se_ratio,
-            null is the network without SE.
+            null is the network without SE. A key searched only for some
+            values of an earlier key takes `{"values": [...], "when":
+            {"optimizer": ["sgd"]}}` (keras-tuner's conditional scope).
         max_trials: trials to run (default: the grid's size, or 10).
         objective: the metric to maximize.
         fresh: start over instead of resuming: removes the run folder's trials,
@@ -108,7 +110,7 @@ class SearchConfig:
     """
 
     tuner: Literal["grid", "random", "bayesian", "hyperband"] = "grid"
-    space: dict[str, list[Any]] = dataclasses.field(
+    space: dict[str, Union[list[Any], dict[str, Any]]] = dataclasses.field(
         default_factory=lambda: {"se_ratio": [2, 4, 8, 16, 32, None]}
     )
     max_trials: Optional[PositiveInt] = None

@@ -17,7 +17,6 @@ however often a worker repeats the call that ends it.
 """
 
 import datetime
-import itertools
 import json
 
 import keras_tuner as kt
@@ -123,7 +122,7 @@ class GridOracle(ResumableOracle, kt.Oracle):
 
     Example:
 
-    >>> oracle = GridOracle(grid({"se_ratio": [4, 16, 32]}),
+    >>> oracle = GridOracle(SearchSpace({"se_ratio": [4, 16, 32]}).configurations(),
     ...                     state_path="runs/search/tuner/oracle.json",
     ...                     objective=kt.Objective("val_accuracy", "max"), max_trials=3)
     """
@@ -145,22 +144,6 @@ class GridOracle(ResumableOracle, kt.Oracle):
 
 def _same(values, other):
     return all(other.get(key) == value for key, value in values.items())
-
-
-def grid(encoded_space):
-    """Every configuration of `{name: [values]}`, the last name varying fastest.
-
-    Args:
-        encoded_space: hyperparameter name -> its keras-tuner values.
-
-    Example:
-
-    >>> grid({"se_ratio": [4, 8], "gate": ["sigmoid"]})
-    [{'se_ratio': 4, 'gate': 'sigmoid'}, {'se_ratio': 8, 'gate': 'sigmoid'}]
-    """
-    names = list(encoded_space)
-    return [dict(zip(names, values))
-            for values in itertools.product(*(encoded_space[n] for n in names))]
 
 
 class RandomOracle(ResumableOracle, kt.oracles.RandomSearchOracle):

@@ -5,9 +5,7 @@ import csv
 import dataclasses
 import glob
 import io
-import itertools
 import json
-import math
 import os
 import shutil
 import time
@@ -69,42 +67,94 @@ def apply_hyperparameters(values, model_config, train_config):
 
 
 class SearchSpace:
-    """The search space of a config: keras-tuner Choices and their decoding.
+    """The search space of a config: keras-tuner Choices, their conditions and
+    their decoding.
 
     Args:
-        space: hyperparameter -> list of values (`SearchConfig.space`).
+        space: hyperparameter -> list of values, or `{"values": [...], "when":
+            {"earlier_key": [values]}}` for a key searched only when an earlier,
+            unconditional key takes one of those values (`SearchConfig.space`).
 
     Example:
 
-    >>> space = SearchSpace({"se_ratio": [4, 16, None]})
-    >>> space.grid_size
+    >>> space = SearchSpace({"optimizer": ["sgd", "adamw"],
+    ...                      "momentum": {"values": [0.0, 0.9], "when": {"optimizer": ["sgd"]}}})
+    >>> space.grid_size  # sgd with each momentum, adamw
     3
     """
 
     def __init__(self, space):
-        self.encoded, self.as_json = {}, set()
-        for key, values in space.items():
+        self.encoded, self.as_json, self.conditions = {}, set(), {}
+        for key, spec in space.items():
+            values = spec
+            if isinstance(spec, dict):
+                values = spec.get("values")
+                self.conditions[key] = self._condition(key, spec)
             self.encoded[key], as_json = _encode_values(key, values)
             if as_json:
                 self.as_json.add(key)
-        self.grid_size = math.prod(len(v) for v in self.encoded.values())
+        self.grid_size = len(self.configurations())
+
+    def _condition(self, key, spec):
+        when = spec.get("when")
+        if set(spec) != {"values", "when"} or not isinstance(when, dict) or len(when) != 1:
+            raise UsageError(
+                f"search.space.{key} must be a list of values or "
+                '{"values": [...], "when": {"earlier_key": [values]}}. '
+                f"Received: {spec!r}")
+        (parent, parent_values), = when.items()
+        if parent not in self.encoded or parent in self.conditions:
+            raise UsageError(
+                f"search.space.{key} depends on {parent!r}, which must be an earlier, "
+                f"unconditional key of the space. Received: when={when!r}")
+        if not isinstance(parent_values, list) or not parent_values:
+            raise UsageError(f"search.space.{key}.when.{parent} must be a non-empty list. "
+                             f"Received: {parent_values!r}")
+        encoded = [json.dumps(v) if parent in self.as_json else v for v in parent_values]
+        unknown = [v for v, e in zip(parent_values, encoded) if e not in self.encoded[parent]]
+        if unknown:
+            raise UsageError(f"search.space.{key}.when.{parent} names values {parent} does not "
+                             f"take. Received: {unknown!r}")
+        return parent, encoded
 
     def hyperparameters(self):
-        """A `kt.HyperParameters` that declares every Choice."""
+        """A `kt.HyperParameters` that declares every Choice, the conditional
+        ones in their conditional scope."""
         hp = kt.HyperParameters()
         for key, choices in self.encoded.items():
-            hp.Choice(key, choices, ordered=False)
+            if key in self.conditions:
+                with hp.conditional_scope(*self.conditions[key]):
+                    hp.Choice(key, choices, ordered=False)
+            else:
+                hp.Choice(key, choices, ordered=False)
         return hp
 
+    def configurations(self):
+        """Every configuration of the grid (keras-tuner values), in order, the last
+        key varying fastest; a conditional key only where its condition holds."""
+        configurations = [{}]
+        for key, choices in self.encoded.items():
+            parent, wanted = self.conditions.get(key, (None, None))
+            configurations = [
+                grown for values in configurations
+                for grown in ([values] if parent and values[parent] not in wanted
+                              else [{**values, key: choice} for choice in choices])
+            ]
+        return configurations
+
+    def decode(self, values):
+        """Values as the config gave them, from keras-tuner's."""
+        return {k: json.loads(v) if k in self.as_json else v for k, v in values.items()}
+
     def values(self, hp):
-        """A trial's values as the config gave them (None: the network without SE)."""
-        return {k: json.loads(hp.get(k)) if k in self.as_json else hp.get(k)
-                for k in self.encoded}
+        """A trial's active values as the config gave them (None: the network
+        without SE); an inactive conditional key is left out."""
+        return self.decode({k: hp.get(k) for k in self.encoded if hp.is_active(k)})
 
     def hparams(self, hp):
-        """A trial's values as TensorBoard's HParams columns take them: numbers,
-        strings and bools as they are, other values as JSON ("null": no SE)."""
-        return {k: hp.get(k) for k in self.encoded}
+        """A trial's active values as TensorBoard's HParams columns take them:
+        numbers, strings and bools as they are, other values as JSON ("null": no SE)."""
+        return {k: hp.get(k) for k in self.encoded if hp.is_active(k)}
 
 
 def trial_dir(run_dir, trial_id):
@@ -125,7 +175,7 @@ def make_oracle(search, space, seed, epochs, state_path, alive=None):
         max_consecutive_failed_trials=None,
     )
     if search.tuner == "grid":
-        return oracles.GridOracle(oracles.grid(space.encoded),
+        return oracles.GridOracle(space.configurations(),
                                   max_trials=max_trials(search, space), **kwargs)
     if search.tuner == "hyperband":
         return ORACLES["hyperband"](max_epochs=epochs, **kwargs)
@@ -378,13 +428,15 @@ def missing_configurations(search, rows):
     """
     if search.tuner == "hyperband":
         return []
+    space = SearchSpace(search.space)
     keys = list(search.space)
     done = [tuple(row.get(k) for k in keys) for row in rows
             if row["status"] in ("COMPLETED", "FAILED")]
-    grid = list(itertools.product(*(search.space[k] for k in keys)))
-    wanted = min(max_trials(search, SearchSpace(search.space)), len(grid))
+    grid = [space.decode(values) for values in space.configurations()]
+    wanted = min(max_trials(search, space), len(grid))
     if search.tuner == "grid" and wanted == len(grid):
-        return [_format_values(dict(zip(keys, values))) for values in grid if values not in done]
+        return [_format_values(values) for values in grid
+                if tuple(values.get(k) for k in keys) not in done]
     finished = len({json.dumps(values) for values in done})
     if finished >= wanted:
         return []
