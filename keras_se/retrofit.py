@@ -76,11 +76,11 @@ def retrofit(
         raise ValueError(
             f"`where` must be 'auto' or a callable. Received: where={where!r}"
         )
+    se_kwargs = dict(se_kwargs or {})
     identity_bias = _identity_bias(se_kwargs) if identity_init else None
     model = as_functional(model)
     # Layers called once in this graph: `.input`/`.output` are then their only call.
     once = called_once(model)
-    se_kwargs = dict(se_kwargs or {})
     residual_layers = {
         id(layer) for layer in model.layers
         if _is_scaled_residual(layer) or _is_residual_add(layer, once)

@@ -130,6 +130,11 @@ def _wait_port(port, timeout=120):
     raise AssertionError("the chief never listened")
 
 
+TENSORFLOW_ONLY = pytest.mark.skipif(
+    keras.config.backend() != "tensorflow",
+    reason="distributed search is tested under TensorFlow (the back end plays no part)")
+
+
 def _distributed(run_dir, port, role, tuner_id=None):
     argv = _search(run_dir, "--train.epochs", "2", "--search.space",
                    '{"se_ratio": [2, 4, 8, 16, 32, null]}', "--search.role", role,
@@ -143,6 +148,7 @@ def _trial_starts(outputs):
 
 
 @pytest.mark.slow
+@TENSORFLOW_ONLY
 def test_chief_and_two_workers_run_each_trial_once(tmp_path):
     port = free_port()
     chief = start_app(_distributed(tmp_path, port, "chief"))
@@ -161,6 +167,7 @@ def test_chief_and_two_workers_run_each_trial_once(tmp_path):
 
 
 @pytest.mark.slow
+@TENSORFLOW_ONLY
 def test_killed_worker_restarts_and_nothing_is_lost(tmp_path):
     port = free_port()
     chief = start_app(_distributed(tmp_path, port, "chief"))
@@ -188,9 +195,6 @@ def test_killed_worker_restarts_and_nothing_is_lost(tmp_path):
 # The chief's fourth oracle save is the first trial's end: the chief, its server
 # up, saved once, then gave the two workers a trial each.
 CHIEF_DIES_AT_FIRST_TRIAL_END = "oracle_save:4"
-TENSORFLOW_ONLY = pytest.mark.skipif(
-    keras.config.backend() != "tensorflow",
-    reason="a chief's death is tested under TensorFlow (the back end plays no part)")
 
 
 def _stop(processes):
