@@ -96,6 +96,20 @@ def test_se_stages_and_kwargs():
     assert all(layer.squeeze == "max" for layer in se)
 
 
+def test_a_ratio_per_stage():
+    # The paper's stage ablation (section 6.4): each stage its own r, stage 2 none.
+    model = models.CifarSEResNet(depth=20, input_shape=(16, 16, 3), se_ratio={3: 4, 4: 16})
+    se = {layer.name: layer for layer in _se_layers(model)}
+    assert sorted(se) == [f"conv{s}_block{b}_se" for s in (3, 4) for b in (1, 2, 3)]
+    assert {se[n].ratio for n in se if n.startswith("conv3")} == {4}
+    assert {se[n].ratio for n in se if n.startswith("conv4")} == {16}
+    assert models.SEResNet18(input_shape=(32, 32, 3), se_ratio={5: 8},
+                             se_stages=[4, 5]).get_layer("conv5_block2_se").ratio == 8
+    # A dict with se_stages keeps the stages both name.
+    kept = models.SEBNInception(input_shape=(64, 64, 3), se_ratio={3: 8, 4: 2}, se_stages=[4])
+    assert {layer.name[:11] for layer in _se_layers(kept)} == {"inception_4"}
+
+
 @pytest.mark.parametrize("fn,expected", [
     (models.SEResNet50, (2, 1)),      # strides in the first 1x1 convolution
     (models.SEResNeXt50, (1, 2)),     # strides in the grouped 3x3 convolution
@@ -186,6 +200,10 @@ def _maybe(model, name):
     ({"weights": "imagenet"}, "from_timm"),
     ({"weights": "missing.weights.h5"}, "weights='missing.weights.h5'"),
     ({"se_ratio": 0}, "se_ratio=0"),
+    ({"se_ratio": {1: 8}}, r"se_ratio=\{1: 8\}"),
+    ({"se_ratio": {"3": 8}}, r"se_ratio=\{'3': 8\}"),
+    ({"se_ratio": {3: -1}}, r"se_ratio=\{3: -1\}"),
+    ({"se_ratio": {}}, r"se_ratio=\{\}"),
     ({"se_integration": "middle"}, "se_integration='middle'"),
     ({"se_stages": [1, 7]}, r"se_stages=\[1, 7\]"),
     ({"se_kwargs": {"ratio": 4}}, "se_kwargs="),

@@ -2,8 +2,9 @@
 
 Every builder takes keras.applications' arguments (`include_top`, `weights`,
 `input_tensor`, `input_shape`, `pooling`, `classes`, `classifier_activation`,
-`name`) and the SE arguments: `se_ratio` (the reduction ratio r, None for the
-network without SE), `se_integration` (where the block sits in a residual unit:
+`name`) and the SE arguments: `se_ratio` (the reduction ratio r; a dict of
+stage -> r for a ratio per stage, the stages it leaves out without SE; None for
+the network without SE), `se_integration` (where the block sits in a residual unit:
 "standard", "pre", "post", "identity" or "3x3", the paper's section 6.5),
 `se_stages` (which stages get SE) and `se_kwargs` (further `SqueezeExcite`
 arguments). `BUILDERS` and `get_builder` give each builder's family and default

@@ -94,7 +94,7 @@ def SEBNInception(include_top=True, weights=None, input_tensor=None, input_shape
             https://arxiv.org/abs/1502.03167)
     """
     bu.validate_top_arguments(weights, include_top, pooling, classes)
-    stages = bu.validate_se_arguments(se_ratio, se_integration, se_stages, se_kwargs, STAGES)
+    ratios = bu.validate_se_arguments(se_ratio, se_integration, se_stages, se_kwargs, STAGES)
     if se_integration != "standard":
         raise ValueError(
             "SEBNInception places SE one way only: `se_integration` must be "
@@ -103,7 +103,6 @@ def SEBNInception(include_top=True, weights=None, input_tensor=None, input_shape
     img_input, inputs = bu.model_inputs(
         input_tensor, input_shape, include_top, default_size=224, min_size=32
     )
-    se = ru.make_se(se_ratio, se_kwargs)
     x = _conv_bn(img_input, 64, 7, 2, "conv1_7x7")
     x = _pool(x, "max", 2, "pool1")
     x = _conv_bn(x, 64, 1, 1, "conv2_3x3_reduce")
@@ -111,7 +110,8 @@ def SEBNInception(include_top=True, weights=None, input_tensor=None, input_shape
     x = _pool(x, "max", 2, "pool2")
     for module, spec in MODULES.items():
         x = inception_module(x, spec, f"inception_{module}")
-        if se is not None and int(module[0]) in stages:
+        se = ru.make_se(ratios.get(int(module[0])), se_kwargs)
+        if se is not None:
             x = se(x, f"inception_{module}_se")
     x = bu.classifier_head(x, include_top, pooling, classes, classifier_activation)
     if name is None:

@@ -8,27 +8,42 @@ SE_INTEGRATIONS = ("standard", "pre", "post", "identity", "3x3")
 
 
 def validate_se_arguments(se_ratio, se_integration, se_stages, se_kwargs, stages):
-    """Checks the SE arguments of a builder and returns the stage set.
+    """Checks the SE arguments of a builder and returns each SE stage's ratio.
 
     Args:
-        se_ratio: positive number or None.
+        se_ratio: a positive number (every SE block's r), a dict of stage
+            number -> positive number (each stage's own r; the stages it leaves
+            out get no SE, as in the paper's stage ablation, section 6.4), or
+            None.
         se_integration: one of `SE_INTEGRATIONS`.
         se_stages: None or an iterable of stage numbers from `stages`.
         se_kwargs: None or a dict of further `SqueezeExcite` arguments.
         stages: the stage numbers the network has.
 
     Returns:
-        The set of stages that get SE (empty when `se_ratio` is None).
+        A dict of stage number -> ratio for the stages that get SE (empty when
+        `se_ratio` is None).
+
+    Example:
+
+    >>> validate_se_arguments({3: 8, 4: 16}, "standard", None, None, (2, 3, 4))
+    {3: 8, 4: 16}
     """
-    if se_ratio is not None and (
-        isinstance(se_ratio, bool)
-        or not isinstance(se_ratio, (int, float))
-        or se_ratio <= 0
-    ):
+    if isinstance(se_ratio, dict):
+        if not se_ratio or not all(
+                _is_stage(stage, stages) and _is_ratio(ratio) for stage, ratio in se_ratio.items()):
+            raise ValueError(
+                "`se_ratio` as a dict must map stages of "
+                f"{tuple(stages)} to positive numbers. Received: se_ratio={se_ratio!r}"
+            )
+        ratios = dict(se_ratio)
+    elif se_ratio is not None and not _is_ratio(se_ratio):
         raise ValueError(
-            f"`se_ratio` must be a positive number or None. "
-            f"Received: se_ratio={se_ratio!r}"
+            f"`se_ratio` must be a positive number, a dict of stage -> positive "
+            f"number, or None. Received: se_ratio={se_ratio!r}"
         )
+    else:
+        ratios = {stage: se_ratio for stage in stages} if se_ratio is not None else {}
     if se_integration not in SE_INTEGRATIONS:
         raise ValueError(
             f"`se_integration` must be one of {SE_INTEGRATIONS}. "
@@ -43,10 +58,8 @@ def validate_se_arguments(se_ratio, se_integration, se_stages, se_kwargs, stages
             "`se_kwargs` may not set `ratio` or `name` (use `se_ratio`). "
             f"Received: se_kwargs={se_kwargs!r}"
         )
-    if se_ratio is None:
-        return frozenset()
-    if se_stages is None:
-        return frozenset(stages)
+    if se_ratio is None or se_stages is None:
+        return ratios
     try:
         chosen = frozenset(se_stages)
     except TypeError:
@@ -56,7 +69,15 @@ def validate_se_arguments(se_ratio, se_integration, se_stages, se_kwargs, stages
             f"`se_stages` must be None or a subset of {tuple(stages)}. "
             f"Received: se_stages={se_stages!r}"
         )
-    return chosen
+    return {stage: ratio for stage, ratio in ratios.items() if stage in chosen}
+
+
+def _is_ratio(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+def _is_stage(value, stages):
+    return isinstance(value, int) and not isinstance(value, bool) and value in stages
 
 
 def model_inputs(input_tensor, input_shape, include_top, default_size, min_size):

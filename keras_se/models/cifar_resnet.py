@@ -44,7 +44,9 @@ def CifarSEResNet(
         pooling: with `include_top=False`: None, `"avg"` or `"max"`.
         classes: number of classes (10 by default).
         classifier_activation: activation of `predictions`, or None.
-        se_ratio: the SE reduction ratio; None builds the plain ResNet.
+        se_ratio: the SE reduction ratio; a dict such as `{3: 8, 4: 16}` for a
+            ratio per stage (the stages it leaves out get no SE); None builds
+            the plain ResNet.
         se_integration: `"standard"`, `"pre"`, `"post"`, `"identity"` or `"3x3"`.
         se_stages: stages (2, 3, 4) that get SE; None for all.
         se_kwargs: further `keras_se.SqueezeExcite` arguments.
@@ -63,13 +65,12 @@ def CifarSEResNet(
             f"Received: depth={depth!r}"
         )
     bu.validate_top_arguments(weights, include_top, pooling, classes)
-    stages = bu.validate_se_arguments(
+    ratios = bu.validate_se_arguments(
         se_ratio, se_integration, se_stages, se_kwargs, CIFAR_STAGES
     )
     img_input, inputs = bu.model_inputs(
         input_tensor, input_shape, include_top, default_size=32, min_size=8
     )
-    se = ru.make_se(se_ratio, se_kwargs)
     preact = depth in PREACT_DEPTHS
     count = (depth - 2) // (9 if preact else 6)
 
@@ -78,7 +79,7 @@ def CifarSEResNet(
         x = ru.batch_norm(x, "conv1_bn")
         x = keras.layers.Activation("relu", name="conv1_relu")(x)
     for stage, filters in zip(CIFAR_STAGES, (16, 32, 64)):
-        stage_se = se if stage in stages else None
+        stage_se = ru.make_se(ratios.get(stage), se_kwargs)
         for block in range(1, count + 1):
             stride = 2 if block == 1 and stage > 2 else 1
             block_name = f"conv{stage}_block{block}"

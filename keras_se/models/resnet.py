@@ -55,7 +55,7 @@ def build_resnet(
             f"`stride_in_1x1` must be a bool. Received: stride_in_1x1={stride_in_1x1!r}"
         )
     bu.validate_top_arguments(weights, include_top, pooling, classes)
-    stages = bu.validate_se_arguments(
+    ratios = bu.validate_se_arguments(
         se_ratio, se_integration, se_stages, se_kwargs, IMAGENET_STAGES
     )
     kind, counts = RESNET_LAYOUTS[depth]
@@ -64,7 +64,6 @@ def build_resnet(
     img_input, inputs = bu.model_inputs(
         input_tensor, input_shape, include_top, default_size=224, min_size=32
     )
-    se = ru.make_se(se_ratio, se_kwargs)
 
     x = keras.layers.ZeroPadding2D(3, name="conv1_pad")(img_input)
     x = keras.layers.Conv2D(64, 7, strides=2, use_bias=False, name="conv1_conv")(x)
@@ -74,7 +73,7 @@ def build_resnet(
     x = keras.layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
 
     for stage, (count, filters) in enumerate(zip(counts, (64, 128, 256, 512)), 2):
-        stage_se = se if stage in stages else None
+        stage_se = ru.make_se(ratios.get(stage), se_kwargs)
         for block in range(1, count + 1):
             stride = 2 if block == 1 and stage > 2 else 1
             block_name = f"conv{stage}_block{block}"
