@@ -28,6 +28,8 @@ TINY = [
     "--data.num_classes", "3", "--data.batch_size", "16",
     "--model.kwargs", '{"depth": 20}', "--train.verbose", "0",
 ]
+# A search trains each configuration once unless a test is about repeats.
+ONE_SEED = ["--search.repeats", "1"]
 
 
 def free_port():

@@ -16,7 +16,7 @@ import pytest
 
 pytest.importorskip("keras_tuner")
 
-from app_helpers import TINY as TINY_RUN, free_port, start_app  # noqa: E402
+from app_helpers import ONE_SEED, TINY as TINY_RUN, free_port, start_app  # noqa: E402
 from se_tune import cli  # noqa: E402
 
 TINY = [*TINY_RUN, "--train.epochs", "1"]
@@ -145,7 +145,7 @@ def test_print_config(capsys):
 
 
 def _search_args(run_dir, extra=()):
-    return ["search", *TINY, "--run_dir", str(run_dir),
+    return ["search", *TINY, *ONE_SEED, "--run_dir", str(run_dir),
             "--search.space", '{"se_ratio": [4, null]}', *extra]
 
 
@@ -202,7 +202,7 @@ def test_bad_conditional_keys_are_refused(spec, message):
 
 def test_a_search_over_zero_and_one_trains_both(tmp_path):
     run_dir = tmp_path / "search"
-    argv = ["search", *TINY, "--run_dir", str(run_dir), "--train.epochs", "2",
+    argv = ["search", *TINY, *ONE_SEED, "--run_dir", str(run_dir), "--train.epochs", "2",
             "--search.space", '{"warmup_epochs": [0, 1]}', "--search.inspect", "false"]
     assert cli.main(argv) == 0
     rows = _read_rows(run_dir)
@@ -222,7 +222,7 @@ def test_search_outputs_and_resume(tmp_path, capsys):
     argv = _search_args(run_dir, ["--train.epochs", "3"])
     # A search killed during its second trial...
     proc = start_app(argv)
-    first = run_dir / "trials" / "trial_0" / "model.keras"
+    first = run_dir / "trials" / "trial_0" / "seed_0" / "model.keras"
     deadline = time.time() + 300
     while not (run_dir / "tuner" / "trial_1").exists() and time.time() < deadline:
         assert proc.poll() is None, "the search ended before it could be killed"
@@ -265,7 +265,7 @@ def _post(url, body):
 @pytest.mark.slow
 def test_tensorboard_serves_hparams_and_scalars(tmp_path):
     run_dir = tmp_path / "search"
-    assert cli.main(_search_args(run_dir, ["--train.epochs", "2"])) == 0
+    assert cli.main(_search_args(run_dir, ["--train.epochs", "2", "--search.repeats", "2"])) == 0
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "tensorboard.main", "--logdir", str(run_dir / "tb"),
@@ -284,27 +284,41 @@ def test_tensorboard_serves_hparams_and_scalars(tmp_path):
                     "allowedStatuses": ["STATUS_SUCCESS", "STATUS_UNKNOWN"],
                     "colParams": [],
                 })
-                if len(groups.get("sessionGroups", [])) == 2:
+                if len(groups.get("sessionGroups", [])) == 4:
                     break
             except OSError:
                 pass
             time.sleep(1)
         assert groups is not None, "tensorboard did not answer"
-        assert [h["name"] for h in experiment["hparamInfos"]] == ["se_ratio"]
+        assert [h["name"] for h in experiment["hparamInfos"]] == ["se_ratio", "seed"]
+        assert [m["name"]["tag"] for m in experiment["metricInfos"]] == [
+            "hparams/best_val_accuracy", "hparams/latency_1_ms", "hparams/latency_batch_ms",
+            "hparams/params", "hparams/macs"]
         sessions = {g["name"]: g for g in groups["sessionGroups"]}
-        assert set(sessions) == {"trial_0", "trial_1"}
-        ratios = sorted(g["hparams"]["se_ratio"] for g in sessions.values())
-        assert ratios == ["4", "null"]  # null is the network without SE
-        for group in sessions.values():
-            assert group["metricValues"][0]["name"]["tag"] == "hparams/best_val_accuracy"
+        # Every seed's run of every trial is a session of its own.
+        assert set(sessions) == {f"trial_{t}/seed_{s}" for t in (0, 1) for s in (0, 1)}
+        hparams = sorted((g["hparams"]["se_ratio"], g["hparams"]["seed"])
+                         for g in sessions.values())
+        assert hparams == [("4", 0), ("4", 1), ("null", 0), ("null", 1)]  # null: no SE
+        rows = {(r["trial"], r["seed"]): r for r in csv.DictReader(open(run_dir / "runs.csv"))}
+        for name, group in sessions.items():
+            metrics = {m["name"]["tag"]: m["value"] for m in group["metricValues"]}
+            assert set(metrics) == {"hparams/best_val_accuracy", "hparams/latency_1_ms",
+                                    "hparams/latency_batch_ms", "hparams/params", "hparams/macs"}
+            trial, seed = name[len("trial_"):].split("/seed_")
+            row = rows[(trial, seed)]
+            assert metrics["hparams/latency_1_ms"] == pytest.approx(float(row["latency_1_ms"]))
+            assert metrics["hparams/latency_1_ms"] > 0
+            assert metrics["hparams/params"] == float(
+                _read_rows(run_dir)[int(trial)]["params"])
         with urllib.request.urlopen(
-            base + "/data/plugin/scalars/scalars?run=trial_0&tag=epoch/loss", timeout=10
+            base + "/data/plugin/scalars/scalars?run=trial_0/seed_1&tag=epoch/loss", timeout=10
         ) as response:
             series = json.loads(response.read())
         assert [point[1] for point in series] == [1, 2]
         with urllib.request.urlopen(base + "/data/plugin/histograms/tags", timeout=10) as r:
             tags = json.loads(r.read())
-        assert "gates/conv2_block1_se" in tags["trial_0"]
+        assert "gates/conv2_block1_se" in tags["trial_0/seed_0"]
     finally:
         server.terminate()
         server.wait(10)
@@ -393,7 +407,7 @@ def test_digits_is_the_default_dataset():
     (["fit", "--data.name", "mnist"], "mnist"),
     (["fit", "--data.name", "cifar10", "--data.data_dir", "EMPTY_DIR"], "data_batch_1"),
     (["fit", "--data.name", "folder", "--data.data_dir", "EMPTY_DIR"], "data_dir"),
-    (["search", *TINY, "--search.space", '{"colour": [1, 2]}'], "colour"),
+    (["search", *TINY, *ONE_SEED, "--search.space", '{"colour": [1, 2]}'], "colour"),
     (["search", "--search.chief_timeout", "-5"], "search.chief_timeout\": Not of type "
      "NonNegativeInt: -5"),
     (["fit", "--train.epochs", "-1"], "train.epochs\": Not of type PositiveInt: -1"),

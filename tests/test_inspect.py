@@ -75,7 +75,8 @@ def test_figures_and_tensorboard_images_are_readable(saved_model, tmp_path, caps
 def test_search_inspects_its_best_model(tmp_path):
     argv = ["search", *DATA, "--data.batch_size", "16", "--model.kwargs", '{"depth": 20}',
             "--train.epochs", "1", "--train.verbose", "0", "--run_dir", str(tmp_path),
-            "--search.space", '{"se_ratio": [4]}', "--inspect.images_per_class", "3"]
+            "--search.space", '{"se_ratio": [4]}', "--search.repeats", "1",
+            "--inspect.images_per_class", "3"]
     assert cli.main(argv) == 0
     assert (tmp_path / "inspect" / "class_specificity.csv").exists()
     # Its gate images sit in the search's TensorBoard logs, next to the trials'.
@@ -105,11 +106,13 @@ def test_search_inspects_the_best_se_trial_when_the_baseline_wins(tmp_path, caps
     for trial, ratio in (("0", None), ("1", 4)):
         model = keras_se.models.CifarSEResNet(depth=20, input_shape=(8, 8, 3), classes=3,
                                               se_ratio=ratio)
-        folder = tmp_path / "trials" / f"trial_{trial}"
+        folder = tmp_path / "trials" / f"trial_{trial}" / "seed_3"
         folder.mkdir(parents=True)
         model.save(folder / "model.keras")
-    rows = [{"trial": "0", "best_val_accuracy": 0.9}, {"trial": "1", "best_val_accuracy": 0.5},
-            {"trial": "2", "best_val_accuracy": None}]
+    runs = [{"seed": 3, "best_val_accuracy": 0.9}]
+    rows = [{"trial": "0", "best_val_accuracy": 0.9, "runs": runs},
+            {"trial": "1", "best_val_accuracy": 0.5, "runs": runs},
+            {"trial": "2", "best_val_accuracy": None, "runs": []}]
     config = types.SimpleNamespace(run_dir=str(tmp_path),
                                    inspect=InspectConfig(images_per_class=3))
     splits = load_data(DataConfig(name="synthetic", image_size=8, num_samples=120,

@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip("keras_tuner")
 
 import keras_se  # noqa: E402
-from app_helpers import TINY  # noqa: E402
+from app_helpers import ONE_SEED, TINY  # noqa: E402
 from se_tune import cli  # noqa: E402
 from se_tune.data import DataConfig, load_data  # noqa: E402
 
@@ -161,7 +161,7 @@ TUNERS = {
 @pytest.mark.parametrize("tuner", list(TUNERS))
 def test_every_tuner_trains_what_its_trials_say(tuner, tmp_path):
     extra, count = TUNERS[tuner]
-    argv = ["search", *TINY, "--train.epochs", "1", "--search.tuner", tuner,
+    argv = ["search", *TINY, *ONE_SEED, "--train.epochs", "1", "--search.tuner", tuner,
             "--search.space", SPACE, "--search.inspect", "false", *extra,
             "--run_dir", str(tmp_path)]
     assert cli.main(argv) == 0
@@ -173,12 +173,38 @@ def test_every_tuner_trains_what_its_trials_say(tuner, tmp_path):
         assert len({(r["se_ratio"], r["gate"]) for r in rows}) == count  # no repeats
     for row in rows:
         model = keras.saving.load_model(tmp_path / "trials" / f"trial_{row['trial']}" /
-                                        "model.keras")
+                                        "seed_0" / "model.keras")
         layers = keras_se.utils.se_layers(model)
         if row["se_ratio"] == "none":
             assert layers == [] and row["gate"] == "none"  # the gate was not searched
         else:
             assert {(l.ratio, l.get_config()["gate"]) for l in layers} == {(4, row["gate"])}
+
+
+def test_a_search_over_stages_and_per_stage_ratios(tmp_path):
+    # The paper's stage ablation: which stages carry SE, and each stage's own ratio.
+    space = '{"se_ratio": [{"3": 4, "4": 16}, 8], "se_stages": [[4], null]}'
+    argv = ["search", *TINY, *ONE_SEED, "--train.epochs", "1", "--search.space", space,
+            "--search.inspect", "false", "--run_dir", str(tmp_path)]
+    assert cli.main(argv) == 0
+    with open(tmp_path / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    expected = {  # (se_ratio, se_stages) -> the ratio of each stage's SE layers
+        ('{"3": 4, "4": 16}', "[4]"): {"conv4": 16},
+        ('{"3": 4, "4": 16}', "none"): {"conv3": 4, "conv4": 16},
+        ("8", "[4]"): {"conv4": 8},
+        ("8", "none"): {"conv2": 8, "conv3": 8, "conv4": 8},
+    }
+    assert {(r["se_ratio"], r["se_stages"]) for r in rows} == set(expected)
+    for row in rows:
+        assert row["status"] == "COMPLETED"
+        model = keras.saving.load_model(tmp_path / "trials" / f"trial_{row['trial']}" /
+                                        "seed_0" / "model.keras")
+        ratios = {layer.name[:5]: layer.ratio for layer in keras_se.utils.se_layers(model)}
+        assert ratios == expected[(row["se_ratio"], row["se_stages"])]
+    verdicts = (tmp_path / "verdict.txt").read_text()
+    assert 'best by mean: r={"3": 4, "4": 16}, se_stages=' in verdicts or \
+        "best by mean: r=8, se_stages=" in verdicts
 
 
 def test_print_config_round_trips_through_config(tmp_path, capsys):

@@ -18,40 +18,51 @@ import pytest
 pytest.importorskip("keras_tuner")
 
 import kill_anywhere  # noqa: E402
-from app_helpers import TINY, free_port, out_of_memory_on_build, run_app, start_app  # noqa: E402
+from app_helpers import ONE_SEED, TINY, free_port, out_of_memory_on_build, run_app, start_app  # noqa: E402
 from se_tune import cli  # noqa: E402
 
 
 
 def _search(run_dir, *extra):
-    return ["search", *TINY, "--run_dir", str(run_dir), *extra]
+    return ["search", *TINY, *ONE_SEED, "--run_dir", str(run_dir), *extra]
 
 
 def _rows(run_dir):
     return kill_anywhere.table(run_dir)
 
 
+def _runs(run_dir):
+    with open(run_dir / "runs.csv") as f:
+        return [{k: row[k] for k in ("trial", "se_ratio", "seed", "best_val_accuracy", "epochs")}
+                for row in csv.DictReader(f)]
+
+
 @pytest.mark.slow
 def test_killed_search_resumes_to_the_same_results(tmp_path):
-    space = ["--search.space", '{"se_ratio": [4, null]}', "--train.epochs", "3"]
+    # Each configuration on two seeds: a kill can land in either seed's run.
+    space = ["--search.space", '{"se_ratio": [4, null]}', "--train.epochs", "2",
+             "--search.repeats", "2"]
     clean = run_app(_search(tmp_path / "clean", *space))
     assert clean.returncode == 0, clean.stderr[-2000:]
 
     run_dir = tmp_path / "killed"
     argv = _search(run_dir, *space)
-    # 62 training images, 4 batches an epoch: batch 6 is in the middle of
-    # trial 0's second epoch.
-    kills = ["train_batch:6",          # mid-epoch, trial 0
-             "checkpoint_write:1",     # inside a checkpoint write (trial 0, epoch 3)
-             "train_batch:7"]          # mid-epoch, trial 1
+    # 62 training images, 4 batches an epoch, 8 a run; each start counts its own.
+    kills = ["train_batch:6",          # trial 0, seed 0, epoch 2
+             "checkpoint_write:1",     # inside seed 0's epoch-2 checkpoint write
+             "train_batch:10",         # seed 0 resumed after epoch 1; seed 1, epoch 2
+             "train_batch:10"]         # seed 1 resumed after epoch 1; trial 1, seed 0, epoch 2
     for faults in kills:
         killed = run_app(argv, faults=faults)
         assert killed.returncode == -signal.SIGKILL, (faults, killed.stderr[-2000:])
     # The kill inside a checkpoint write left a model file the JSON never named.
     resumed = run_app(argv)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert "Resuming trial" in resumed.stdout
+    assert "Resuming trial 1 after epoch 1 (seed 0)" in resumed.stdout
     assert _rows(run_dir) == _rows(tmp_path / "clean")
+    assert _runs(run_dir) == _runs(tmp_path / "clean")
+    assert [(r["trial"], r["seed"]) for r in _runs(run_dir)] == [
+        ("0", "0"), ("0", "1"), ("1", "0"), ("1", "1")]
     assert [r["status"] for r in _rows(run_dir)] == ["COMPLETED", "COMPLETED"]
 
 
@@ -215,7 +226,9 @@ def test_killed_chief_restarts_and_no_trial_is_lost_or_run_twice(tmp_path):
         assert chief.returncode == -signal.SIGKILL, killed[-3000:]
         chief = start_app(_distributed(tmp_path, port, "chief"))
         outputs = [w.communicate(timeout=600)[0] for w in workers]
-        assert [w.returncode for w in workers] == [0, 0], outputs
+        if [w.returncode for w in workers] != [0, 0]:
+            chief.kill()
+            pytest.fail("\n".join([*outputs, "the restarted chief:", chief.communicate()[0]]))
         out = chief.communicate(timeout=300)[0]
         assert chief.returncode == 0, out[-3000:]
     finally:
@@ -310,6 +323,28 @@ def test_a_restarted_chief_leaves_live_workers_their_trials(tmp_path):
     assert dict(oracle.get_state()["ongoing_trials"]) == {"w2": second.trial_id}
     assert oracle.create_trial("w3").trial_id == first.trial_id
     assert oracle.create_trial("w2").trial_id == second.trial_id
+
+
+@pytest.mark.parametrize("trial_file", ["kept", "lost"])
+def test_a_restarted_chief_ends_a_trial_it_lost_track_of(tmp_path, trial_file):
+    import shutil
+
+    alive = {"w1", "w2"}
+    tuner = _chief_tuner(tmp_path, alive)
+    tuner.oracle.create_trial("w1")
+    # keras-tuner saves the state before its display notes the trial's start.
+    second = tuner.oracle.create_trial("w2")
+    if trial_file == "lost":
+        shutil.rmtree(tmp_path / "tuner" / f"trial_{second.trial_id}")
+    alive.discard("w2")  # w2 looks gone as the chief restarts...
+    oracle = _chief_tuner(tmp_path, alive).oracle
+    alive.add("w2")  # ...yet it finishes its trial
+    second.status = "COMPLETED"
+    second.metrics.register("val_accuracy", "max")
+    second.metrics.update("val_accuracy", 0.5)
+    oracle.end_trial(second)
+    assert oracle.end_order == [second.trial_id]
+    assert oracle.trials[second.trial_id].status == "COMPLETED"
 
 
 def test_a_trial_ends_once_however_often_its_end_is_sent(tmp_path):

@@ -19,7 +19,8 @@ class ModelConfig:
 
     Args:
         name: a builder of `keras_se.models` (SEResNet50, CifarSEResNet, ...).
-        se_ratio: the SE reduction ratio; null for the network without SE.
+        se_ratio: the SE reduction ratio; a dict of stage -> ratio for a ratio
+            per stage; null for the network without SE.
         se_integration: standard, pre, post, identity or 3x3.
         se_stages: the stages that get SE (null: all).
         se_kwargs: further SqueezeExcite arguments (squeeze, gate, divisor...).
@@ -29,7 +30,7 @@ class ModelConfig:
     """
 
     name: str = "CifarSEResNet"
-    se_ratio: Optional[float] = 16
+    se_ratio: Optional[Union[float, dict[int, float]]] = 16
     se_integration: str = "standard"
     se_stages: Optional[list[int]] = None
     se_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -88,6 +89,14 @@ class SearchConfig:
             null is the network without SE. A key searched only for some
             values of an earlier key takes `{"values": [...], "when":
             {"optimizer": ["sgd"]}}` (keras-tuner's conditional scope).
+            Per-stage SE, as in the paper's stage ablation: `se_stages` takes
+            lists of stages (`[[2], [3], [4], null]`), and a se_ratio value may
+            be a dict of stage -> ratio (`{"3": 8, "4": 16}`; stages left out
+            get no SE).
+        repeats: seeds each configuration is trained with (seed, seed + 1,
+            ...: initial weights and batch order; the data split stays). The
+            results give each configuration's mean, standard deviation and 95%
+            interval, and compare configurations over the same seeds.
         max_trials: trials to run (default: the grid's size, or 10).
         objective: the metric to maximize.
         fresh: start over instead of resuming: removes the run folder's trials,
@@ -113,6 +122,7 @@ class SearchConfig:
     space: dict[str, Union[list[Any], dict[str, Any]]] = dataclasses.field(
         default_factory=lambda: {"se_ratio": [2, 4, 8, 16, 32, None]}
     )
+    repeats: PositiveInt = 3
     max_trials: Optional[PositiveInt] = None
     objective: str = "val_accuracy"
     fresh: bool = False

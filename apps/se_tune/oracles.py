@@ -79,13 +79,36 @@ class ResumableOracle:
 
     @kt.synchronized
     def end_trial(self, trial):
-        if trial.trial_id not in self.end_order:
-            return super().end_trial(trial)
-        # Ended before: a worker repeats the call the dead chief never answered.
-        for tuner_id, ongoing in list(self.ongoing_trials.items()):
-            if ongoing.trial_id == trial.trial_id:
-                self.ongoing_trials.pop(tuner_id)
-        return None
+        if trial.trial_id in self.end_order:
+            # Ended before: a worker repeats the call the dead chief never answered.
+            for tuner_id, ongoing in list(self.ongoing_trials.items()):
+                if ongoing.trial_id == trial.trial_id:
+                    self.ongoing_trials.pop(tuner_id)
+            return None
+        if trial.trial_id not in self.trials:
+            # A chief that died before writing the trial's file: the worker's copy is all
+            # there is.
+            self.trials[trial.trial_id] = trial
+        self._note_starts([trial.trial_id])
+        return super().end_trial(trial)
+
+    def _note_starts(self, trial_ids):
+        """Gives keras-tuner's display a start for each of these trials that it
+        lacks: it times a trial from its start, which a reloaded state can miss
+        (keras-tuner saves before it notes the start), and fails without one."""
+        state = self.get_state()
+        display = state["display"]
+        missing = [t for t in trial_ids
+                   if t not in display["trial_start"] or t not in display["trial_number"]]
+        if not missing and display["search_start"] is not None:
+            return
+        display["search_start"] = display["search_start"] or datetime.datetime.now().isoformat()
+        for trial_id in missing:
+            display["trial_start"].setdefault(trial_id, datetime.datetime.now().isoformat())
+            order = state["start_order"]
+            display["trial_number"].setdefault(
+                trial_id, order.index(trial_id) + 1 if trial_id in order else len(self.trials))
+        self.set_state(state)
 
     def _assign(self, owners):
         """Running trials: to their `owners` (worker id -> trial id) that are
@@ -100,15 +123,9 @@ class ResumableOracle:
         for tuner_id in dead:
             # keras-tuner's chief exits once every worker it heard from has left.
             self.tuner_ids.discard(tuner_id)
-        if live == state["ongoing_trials"] and retry == state["retry_queue"]:
-            return
-        # keras-tuner's display times a trial from its start, which the saved
-        # state can lack (it saves before it notes the start).
-        display = state["display"]
-        for trial_id in live.values():
-            display["trial_start"].setdefault(trial_id, datetime.datetime.now().isoformat())
-            display["trial_number"].setdefault(trial_id, state["start_order"].index(trial_id) + 1)
-        self.set_state({**state, "ongoing_trials": live, "retry_queue": retry})
+        if live != state["ongoing_trials"] or retry != state["retry_queue"]:
+            self.set_state({**state, "ongoing_trials": live, "retry_queue": retry})
+        self._note_starts(list(live.values()))
 
 
 class GridOracle(ResumableOracle, kt.Oracle):

@@ -144,10 +144,12 @@ def _inspect_best_se_model(config, rows, splits):
     import keras_se
     from se_tune.inspect_gates import format_table, inspect_model
 
-    completed = sorted((r for r in rows if r["best_val_accuracy"] is not None),
+    from se_tune.search import best_run_model
+
+    completed = sorted((r for r in rows if r["best_val_accuracy"] is not None and r["runs"]),
                        key=lambda r: r["best_val_accuracy"], reverse=True)
     for rank, row in enumerate(completed):
-        path = os.path.join(config.run_dir, "trials", f"trial_{row['trial']}", "model.keras")
+        path, _ = best_run_model(config.run_dir, row)
         if not os.path.exists(path):
             continue
         if not keras_se.utils.se_layers(keras.saving.load_model(path, safe_mode=True)):

@@ -1,10 +1,8 @@
 """The keras-tuner search of SE hyperparameters, with its reports."""
 
 import copy
-import csv
 import dataclasses
 import glob
-import io
 import json
 import os
 import shutil
@@ -12,16 +10,21 @@ import time
 
 import keras
 import keras_tuner as kt
+import numpy as np
 
 from se_tune import checkpoint, oracles, tensorboard_logging, training
+from se_tune.latency import inference_latency_ms
 from se_tune.config import ModelConfig, TrainConfig
 from se_tune.distributed import ChiefConnection, ChiefWatch, distributed_role, worker_alive
 from se_tune.errors import SearchIncomplete, SearchStopped, TrialFailure, UsageError
-from se_tune.plotting import new_figure
+from se_tune.results import (RESULT_COLUMNS, plot_ratio, verdict_lines, write_frontier,
+                              write_results)
+from se_tune.statistics import mean_interval
 
 SE_LAYER_ARGS = ("squeeze", "gate", "activation", "divisor", "min_units", "use_bias")
-RESULT_COLUMNS = ("trial", "status", "params", "macs", "best_val_accuracy", "epochs",
-                  "seconds_per_epoch", "images_per_second", "reason")
+# Each seed's run reports these to TensorBoard's HParams dashboard.
+HPARAMS_METRICS = ("hparams/best_val_accuracy", "hparams/latency_1_ms",
+                   "hparams/latency_batch_ms", "hparams/params", "hparams/macs")
 ORACLES = {
     "random": oracles.RandomOracle,
     "bayesian": oracles.BayesianOracle,
@@ -51,6 +54,8 @@ def apply_hyperparameters(values, model_config, train_config):
     model_fields = {f.name for f in dataclasses.fields(ModelConfig)}
     train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
     for key, value in values.items():
+        if key == "se_ratio" and isinstance(value, dict):
+            value = _stage_ratios(value)
         if key in model_fields:
             setattr(model, key, value)
         elif key in SE_LAYER_ARGS:
@@ -64,6 +69,15 @@ def apply_hyperparameters(values, model_config, train_config):
                 "train field"
             )
     return model, train
+
+
+def _stage_ratios(ratios):
+    """A per-stage se_ratio from JSON, whose keys are strings: `{"3": 8}` -> `{3: 8}`."""
+    try:
+        return {int(stage): ratio for stage, ratio in ratios.items()}
+    except ValueError:
+        raise UsageError("a se_ratio of the search space maps stage numbers to ratios. "
+                         f"Received: {ratios!r}") from None
 
 
 class SearchSpace:
@@ -161,6 +175,13 @@ def trial_dir(run_dir, trial_id):
     return os.path.join(run_dir, "trials", f"trial_{trial_id}")
 
 
+def best_run_model(run_dir, row):
+    """The model file of a trial's best seed (a `collect_results` row), and that seed."""
+    run = max(row["runs"], key=lambda r: r["best_val_accuracy"])
+    return os.path.join(trial_dir(run_dir, row["trial"]), f"seed_{run['seed']}",
+                        "model.keras"), run["seed"]
+
+
 def make_oracle(search, space, seed, epochs, state_path, alive=None):
     """The oracle of `search.tuner` over the declared space, saving its state
     atomically to `state_path`; `alive` tells a chief which workers still run
@@ -255,18 +276,10 @@ class SETuner(kt.Tuner):
         if recorded.get("status") == "FAILED":
             raise kt.errors.FailedTrialError(recorded["reason"])
         self._announce(trial, values)
-        keras.backend.clear_session()  # frees the previous trial's models
+        runs = []
         try:
-            with training.distribution_scope(train_config.distribution):
-                model, stats, initial_epoch, prior = self._trial_model(
-                    trial, folder, model_config, train_config)
-                history, summary = training.fit_model(
-                    model, stats, train_config, self.config.data, self.splits,
-                    logdir=os.path.join(self.run_dir, "tb", f"trial_{trial.trial_id}"),
-                    seed=self.config.seed, hparams=self.space.hparams(trial.hyperparameters),
-                    checkpoint_folder=folder, initial_epoch=initial_epoch,
-                    prior_history=prior,
-                )
+            for seed in self.seeds():
+                runs.append(self._run_seed(trial, folder, seed, model_config, train_config))
         except TrialFailure as failure:
             training.write_json(
                 os.path.join(folder, "summary.json"),
@@ -274,29 +287,75 @@ class SETuner(kt.Tuner):
             )
             print(f"Trial {trial.trial_id} failed: {failure}", flush=True)
             raise kt.errors.FailedTrialError(str(failure)) from None
+        summary = _trial_summary(runs)
         summary["status"] = "COMPLETED"
         summary["hyperparameters"] = values
         objective = self.config.search.objective
-        if objective in history.history:
-            summary["metrics"] = {objective: max(history.history[objective])}
-        model.save(os.path.join(folder, "model.keras"))
+        # keras-tuner's executions_per_trial: the objective is the mean over the seeds.
+        summary["metrics"] = {objective: float(np.mean([run["objective"] for run in runs]))}
         training.write_json(os.path.join(folder, "summary.json"), summary)
-        checkpoint.clear_checkpoint(folder)
-        return history
+        return summary["metrics"]
 
-    def _trial_model(self, trial, folder, model_config, train_config):
-        """`(model, stats, initial_epoch, prior_history)` of a trial: from its last
-        checkpoint after a kill, else built (from its parent's weights when
-        Hyperband continues a trial)."""
+    def seeds(self):
+        """The seeds of each configuration's runs: the same for every
+        configuration, so that their comparison is paired."""
+        return [self.config.seed + k for k in range(self.config.search.repeats)]
+
+    def _run_seed(self, trial, folder, seed, model_config, train_config):
+        """Trains (or resumes, or reads back) one seed's run of a trial, in
+        `trials/trial_ID/seed_SEED/` and `tb/trial_ID/seed_SEED/`."""
+        run_folder = os.path.join(folder, f"seed_{seed}")
+        recorded = _read_json(os.path.join(run_folder, "summary.json"))
+        if recorded.get("status") == "COMPLETED":
+            return recorded
+        os.makedirs(run_folder, exist_ok=True)
+        if self.config.search.repeats > 1:
+            print(f"  seed {seed}", flush=True)
+        logdir = os.path.join(self.run_dir, "tb", f"trial_{trial.trial_id}", f"seed_{seed}")
+        keras.backend.clear_session()  # frees the previous run's models
+        with training.distribution_scope(train_config.distribution):
+            model, stats, initial_epoch, prior = self._trial_model(
+                trial, run_folder, seed, model_config, train_config)
+            history, summary = training.fit_model(
+                model, stats, train_config, self.config.data, self.splits, logdir=logdir,
+                seed=seed, hparams={**self.space.hparams(trial.hyperparameters), "seed": seed},
+                checkpoint_folder=run_folder, initial_epoch=initial_epoch,
+                prior_history=prior,
+            )
+            # Timed in this process, on the device that trained it.
+            summary["latency_1_ms"] = inference_latency_ms(model, self.splits.x_val, 1)
+            summary["latency_batch_ms"] = inference_latency_ms(
+                model, self.splits.x_val, self.config.data.batch_size)
+        objective = self.config.search.objective
+        if objective not in history.history:
+            raise TrialFailure(f"search.objective={objective!r} is none of the training's "
+                               f"metrics ({', '.join(history.history)})")
+        summary.update(status="COMPLETED", seed=seed,
+                       objective=float(np.nanmax(history.history[objective])))
+        tensorboard_logging.write_scalars(logdir, {
+            "hparams/latency_1_ms": summary["latency_1_ms"],
+            "hparams/latency_batch_ms": summary["latency_batch_ms"],
+            "hparams/params": summary["params"], "hparams/macs": summary["macs"]})
+        model.save(os.path.join(run_folder, "model.keras"))
+        training.write_json(os.path.join(run_folder, "summary.json"), summary)
+        checkpoint.clear_checkpoint(run_folder)
+        return summary
+
+    def _trial_model(self, trial, folder, seed, model_config, train_config):
+        """`(model, stats, initial_epoch, prior_history)` of a seed's run: from
+        its last checkpoint after a kill, else built (from its parent's weights,
+        same seed, when Hyperband continues a trial)."""
         resumed = checkpoint.load_checkpoint(folder)
         if resumed is not None:
             model, state = resumed
             with open(os.path.join(folder, "stats.json")) as f:
                 stats = json.load(f)
-            print(f"Resuming trial {trial.trial_id} after epoch {state['epoch']}", flush=True)
+            which = f" (seed {seed})" if self.config.search.repeats > 1 else ""
+            print(f"Resuming trial {trial.trial_id} after epoch {state['epoch']}{which}",
+                  flush=True)
             return model, stats, state["epoch"], state["history"]
         model, stats = training.prepare_model(
-            model_config, train_config, self.config.data, self.splits, self.config.seed)
+            model_config, train_config, self.config.data, self.splits, seed)
         limit = self.config.search.max_params
         if limit and stats["params"] > limit:
             raise TrialFailure(f"model has {stats['params']} parameters, over "
@@ -306,7 +365,8 @@ class SETuner(kt.Tuner):
         if extra.get(HYPERBAND_PARENT) is not None:
             # The parent's weights only: its optimizer state belongs to its own schedule.
             parent = keras.saving.load_model(
-                os.path.join(trial_dir(self.run_dir, extra[HYPERBAND_PARENT]), "model.keras"),
+                os.path.join(trial_dir(self.run_dir, extra[HYPERBAND_PARENT]),
+                             f"seed_{seed}", "model.keras"),
                 safe_mode=True)
             model.set_weights(parent.get_weights())
             return model, stats, extra[HYPERBAND_INITIAL_EPOCH], None
@@ -356,6 +416,20 @@ def _hyperband_values(values):
     return {k: v for k, v in values.items() if k.startswith("tuner/")}
 
 
+def _trial_summary(runs):
+    """A trial's figures from its seeds' runs: the cost of its network, and
+    the means of what the seeds measured (the table's columns)."""
+    first = runs[0]
+    summary = {key: first[key] for key in ("params", "macs", "epochs", "replicas")}
+    for key in ("best_val_accuracy", "latency_1_ms", "latency_batch_ms",
+                "seconds_per_epoch", "images_per_second"):
+        summary[key] = float(np.mean([run[key] for run in runs]))
+    summary["runs"] = [{key: run[key] for key in
+                        ("seed", "best_val_accuracy", "latency_1_ms", "latency_batch_ms", "epochs")}
+                       for run in runs]
+    return summary
+
+
 def _trial_record(folder, values):
     """The trial folder's summary when it was written for these `values`; a
     folder left by other values (keras-tuner gave the trial id anew after a
@@ -364,7 +438,8 @@ def _trial_record(folder, values):
     path = os.path.join(folder, "hyperparameters.json")
     if _read_json(path) != json.loads(json.dumps(values)):
         for name in os.listdir(folder):
-            os.remove(os.path.join(folder, name))
+            path_in = os.path.join(folder, name)
+            shutil.rmtree(path_in) if os.path.isdir(path_in) else os.remove(path_in)
         training.write_json(path, values)
         return {}
     return _read_json(os.path.join(folder, "summary.json"))
@@ -392,16 +467,25 @@ def _format_values(values):
 
 
 def collect_results(tuner, run_dir):
+    """One row per trial: its status, values, cost, the mean accuracy over its
+    seeds with their standard deviation and 95% interval, and each seed's run."""
     rows = []
     trials = sorted(tuner.oracle.trials.values(), key=lambda t: t.trial_id)
     for trial in trials:
         folder = trial_dir(run_dir, trial.trial_id)
-        summary = _read_json(os.path.join(folder, "summary.json"))
-        summary = {**_read_json(os.path.join(folder, "stats.json")), **summary}
+        stats = sorted(glob.glob(os.path.join(folder, "seed_*", "stats.json")))
+        summary = {**(_read_json(stats[0]) if stats else {}),
+                   **_read_json(os.path.join(folder, "summary.json"))}
         values = tuner.space.values(trial.hyperparameters)
         row = {"trial": trial.trial_id, "status": trial.status, **values}
         for key in RESULT_COLUMNS[2:]:
             row[key] = summary.get(key)
+        row["runs"] = summary.get("runs", [])
+        if row["runs"]:
+            interval = mean_interval([run["best_val_accuracy"] for run in row["runs"]])
+            row.update(sd=interval.sd if interval.n > 1 else None, ci95_low=interval.low,
+                       ci95_high=interval.high, seeds=interval.n)
+        row["reason"] = row["reason"] or ""
         if trial.status != "COMPLETED" and not row["reason"] and trial.message:
             row["reason"] = trial.message.strip().splitlines()[-1]
         rows.append(row)
@@ -450,68 +534,10 @@ def _read_json(path):
         return json.load(f)
 
 
-def write_results(rows, run_dir, space_keys):
-    columns = ["trial", *space_keys, *RESULT_COLUMNS[2:], "status"]
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=columns)
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({c: _csv_value(c, row.get(c)) for c in columns})
-    checkpoint.atomic_write_text(os.path.join(run_dir, "results.csv"), text.getvalue())
-    lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
-    for row in rows:
-        lines.append("| " + " | ".join(
-            "" if c == "reason" and not row.get(c) else _cell(row.get(c)) for c in columns) + " |")
-    table = "\n".join(lines) + "\n"
-    checkpoint.atomic_write_text(os.path.join(run_dir, "results.md"), table)
-    return table
-
-
-def _csv_value(column, value):
-    # "none" is a value (no SE, no limit); a missing reason is no reason at all.
-    if value is None:
-        return "" if column == "reason" else "none"
-    return value
-
-
-def _cell(value):
-    if value is None:
-        return "none"
-    if isinstance(value, float):
-        if value >= 1e5:
-            return f"{value:.3g}"
-        return f"{value:.4f}" if value < 10 else f"{value:.1f}"
-    if isinstance(value, int) and value >= 1e5:
-        return f"{value / 1e6:.3f}M"
-    return str(value)
-
-
-def plot_ratio(rows, path):
-    done = [r for r in rows if r.get("best_val_accuracy") is not None]
-    with_se = sorted((r for r in done if r.get("se_ratio")), key=lambda r: r["se_ratio"])
-    fig = new_figure(figsize=(5, 3.2), dpi=100)
-    ax = fig.subplots()
-    if with_se:
-        ax.plot([r["se_ratio"] for r in with_se],
-                [r["best_val_accuracy"] for r in with_se], "o-", label="SE")
-        ax.set_xscale("log", base=2)
-    for r in done:
-        if "se_ratio" in r and r["se_ratio"] is None:
-            ax.axhline(r["best_val_accuracy"], color="gray", ls="--", label="no SE")
-            break
-    ax.set_xlabel("reduction ratio r")
-    ax.set_ylabel("best validation accuracy")
-    ax.set_title("SE reduction ratio search")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-
-
 def run_search(config, splits, run_dir):
     """Runs (or resumes) the search and writes its reports; returns the rows and
-    the results table. Raises `SearchStopped`, with the table, when too many
-    trials fail in a row."""
+    the report (results table, verdicts, frontier). Raises `SearchStopped`, with
+    the report, when too many trials fail in a row."""
     if distributed_role() == "worker":
         watch = ChiefWatch(config.search.chief_timeout)
         watch.start()
@@ -528,31 +554,37 @@ def run_search(config, splits, run_dir):
         stopped = error
     rows = collect_results(tuner, run_dir)
     keys = list(config.search.space)
-    table = write_results(rows, run_dir, keys)
+    report = write_results(rows, run_dir, keys)
     if rows:
         # HParams columns: se_ratio "null" stands for the network without SE.
         tensorboard_logging.write_experiment(
             os.path.join(run_dir, "tb"),
-            dict(zip(keys, (tuner.space.encoded[k][0] for k in keys))),
-            ["hparams/best_val_accuracy"],
+            {**dict(zip(keys, (tuner.space.encoded[k][0] for k in keys))), "seed": config.seed},
+            list(HPARAMS_METRICS),
         )
-    completed = [r for r in rows if r["best_val_accuracy"] is not None]
+    completed = [r for r in rows if r["best_val_accuracy"] is not None and r["runs"]]
     if completed:
         best = max(completed, key=lambda r: r["best_val_accuracy"])
-        best_model = keras.saving.load_model(
-            os.path.join(trial_dir(run_dir, best["trial"]), "model.keras"), safe_mode=True)
+        # The best configuration's best seed.
+        path, seed = best_run_model(run_dir, best)
+        best_model = keras.saving.load_model(path, safe_mode=True)
         best_model.save(os.path.join(run_dir, "best_model.keras"))
         training.write_json(
             os.path.join(run_dir, "best_hyperparameters.json"),
-            {k: best[k] for k in keys} | {"trial": best["trial"],
+            {k: best[k] for k in keys} | {"trial": best["trial"], "seed": seed,
                                           "best_val_accuracy": best["best_val_accuracy"]},
         )
         if "se_ratio" in keys:
             plot_ratio(rows, os.path.join(run_dir, "accuracy_vs_ratio.png"))
+        report += "\n" + write_frontier(rows, run_dir, keys)
+        verdicts = verdict_lines(rows, keys)
+        checkpoint.atomic_write_text(os.path.join(run_dir, "verdict.txt"),
+                                     "\n".join(verdicts) + "\n")
+        report += "\n" + "\n".join(verdicts) + "\n"
     if stopped is not None:
-        raise SearchStopped(f"{table}\nsearch stopped: {stopped}")
+        raise SearchStopped(f"{report}\nsearch stopped: {stopped}")
     missing = missing_configurations(config.search, rows)
     if missing:
         raise SearchIncomplete(
-            f"{table}\nsearch incomplete: no finished trial for {'; '.join(missing)}")
-    return rows, table
+            f"{report}\nsearch incomplete: no finished trial for {'; '.join(missing)}")
+    return rows, report

@@ -24,6 +24,23 @@ def write_experiment(logdir, hparam_example, metric_names):
         writer.file_writer.add_summary(exp)
 
 
+def write_scalars(logdir, scalars):
+    """Adds scalars at step 0 to a run's folder: measures taken after training
+    that the HParams dashboard shows as metrics (latency, parameters).
+
+    Args:
+        logdir: the run's event folder.
+        scalars: tag -> number.
+
+    Example:
+
+    >>> write_scalars("runs/search/tb/trial_0/seed_0", {"hparams/latency_1_ms": 0.8})
+    """
+    with SummaryWriter(logdir=logdir) as writer:
+        for tag, value in scalars.items():
+            writer.add_scalar(tag, float(value), 0)
+
+
 def _hparam_value(value):
     if value is None:
         return "none"

@@ -1,0 +1,250 @@
+"""A search's reports: the results table, every seed's run, the verdicts against
+the network without SE, and the accuracy/latency frontier (tables and plots).
+
+A row is one trial (a configuration trained on `search.repeats` seeds, as
+keras-tuner's `executions_per_trial`); its `runs` hold each seed's results.
+"""
+
+import csv
+import io
+import json
+import os
+
+from se_tune import checkpoint
+from se_tune.plotting import new_figure
+from se_tune.statistics import mean_interval, paired_difference, verdict
+
+RESULT_COLUMNS = ("trial", "status", "params", "macs", "best_val_accuracy", "sd", "ci95_low",
+                  "ci95_high", "seeds", "latency_1_ms", "latency_batch_ms", "epochs",
+                  "seconds_per_epoch", "images_per_second", "reason")
+RUN_COLUMNS = ("seed", "best_val_accuracy", "latency_1_ms", "latency_batch_ms", "epochs")
+
+
+def write_results(rows, run_dir, space_keys):
+    """Writes results.csv, results.md (one row per trial) and runs.csv (one row
+    per seed); returns the Markdown table."""
+    columns = ["trial", *space_keys, *RESULT_COLUMNS[2:], "status"]
+    _write_csv(os.path.join(run_dir, "results.csv"), columns, rows)
+    runs = [{"trial": row["trial"], **{k: row.get(k) for k in space_keys}, **run}
+            for row in rows for run in row.get("runs", [])]
+    _write_csv(os.path.join(run_dir, "runs.csv"), ["trial", *space_keys, *RUN_COLUMNS], runs)
+    table = _markdown(columns, rows)
+    checkpoint.atomic_write_text(os.path.join(run_dir, "results.md"), table)
+    return table
+
+
+def _write_csv(path, columns, rows):
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({c: _csv_value(row.get(c)) for c in columns})
+    checkpoint.atomic_write_text(path, text.getvalue())
+
+
+def _markdown(columns, rows):
+    lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+    for row in rows:
+        lines.append("| " + " | ".join(_cell(c, row.get(c)) for c in columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _csv_value(value):
+    # "none" is a value (no SE, no limit); a missing reason is "" already.
+    if value is None:
+        return "none"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return value
+
+
+def _cell(column, value):
+    if value is None:
+        return "" if column in ("sd", "ci95_low", "ci95_high") else "none"
+    if isinstance(value, float):
+        if value >= 1e5:
+            return f"{value:.3g}"
+        return f"{value:.4f}" if value < 10 else f"{value:.1f}"
+    if isinstance(value, int) and value >= 1e5:
+        return f"{value / 1e6:.3f}M"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def configurations(rows, space_keys):
+    """The finished configurations: `(label, values, row)` for each, where a
+    configuration that Hyperband trained several times counts by its longest
+    training. Rows without runs (failed trials) are left out."""
+    chosen = {}
+    for row in rows:
+        if row.get("status") != "COMPLETED" or not row.get("runs"):
+            continue
+        values = {k: row.get(k) for k in space_keys}
+        key = json.dumps(values, sort_keys=True)
+        if key not in chosen or (row.get("epochs") or 0) > (chosen[key][2].get("epochs") or 0):
+            chosen[key] = (label(values), values, row)
+    return list(chosen.values())
+
+
+def label(values):
+    """A configuration's name: `r=8`, `no SE`, with the other keys after it.
+
+    Example:
+
+    >>> label({"se_ratio": None, "learning_rate": 0.1})
+    'no SE, learning_rate=0.1'
+    """
+    parts = []
+    for key, value in values.items():
+        if key == "se_ratio":
+            parts.append("no SE" if value is None else f"r={_plain(value)}")
+        else:
+            parts.append(f"{key}={'none' if value is None else _plain(value)}")
+    return ", ".join(parts)
+
+
+def _plain(value):
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+
+
+def _accuracies(row):
+    return {run["seed"]: run["best_val_accuracy"] for run in row["runs"]}
+
+
+def verdict_lines(rows, space_keys):
+    """The search's answer, one sentence each: every SE configuration against
+    the network without SE over the same seeds (with the same other values),
+    then the best configuration by mean against the runner-up.
+
+    Example:
+
+    >>> print("\\n".join(verdict_lines(rows, ["se_ratio"])))
+    r=8: +0.6 points over no SE (95% CI +0.1 to +1.1, 5 seeds): SE pays
+    ...
+    """
+    found = configurations(rows, space_keys)
+    lines = []
+    if "se_ratio" in space_keys:
+        for name, values, row in found:
+            if values["se_ratio"] is None:
+                continue
+            baseline = [r for _, v, r in found if v == {**values, "se_ratio": None}]
+            if baseline:
+                lines.append(verdict(name, paired_difference(
+                    _accuracies(row), _accuracies(baseline[0]))))
+    ranked = sorted(found, key=lambda c: -c[2]["best_val_accuracy"])
+    if ranked:
+        name, _, row = ranked[0]
+        lines.append(f"best by mean: {name} ({_interval_text(mean_interval(_accuracies(row).values()))})")
+    if len(ranked) > 1:
+        (best, _, row), (second, _, other) = ranked[0], ranked[1]
+        lines.append(verdict(
+            best, paired_difference(_accuracies(row), _accuracies(other)),
+            against=f"the runner-up {second}", gain="distinguishable from the runner-up",
+            loss="distinguishable from the runner-up").replace(
+                "no difference shown", "not distinguishable from the runner-up"))
+    return lines
+
+
+def _interval_text(interval):
+    text = f"mean {interval.mean * 100:.1f}%"
+    if interval.low is None:
+        return f"{text}, 1 seed"
+    return f"{text}, 95% CI {interval.low * 100:.1f} to {interval.high * 100:.1f}, {interval.n} seeds"
+
+
+def frontier(rows, space_keys):
+    """The configurations with their mean accuracy and batch-1 latency, and
+    whether each is on the Pareto frontier (no other one is at least as
+    accurate and at least as fast, and better in one)."""
+    points = []
+    for name, _, row in configurations(rows, space_keys):
+        accuracy = mean_interval([run["best_val_accuracy"] for run in row["runs"]])
+        latency = mean_interval([run["latency_1_ms"] for run in row["runs"]])
+        points.append({"configuration": name, "accuracy": accuracy, "latency": latency,
+                       "params": row.get("params"), "macs": row.get("macs")})
+    for point in points:
+        point["pareto"] = not any(
+            other["accuracy"].mean >= point["accuracy"].mean
+            and other["latency"].mean <= point["latency"].mean
+            and (other["accuracy"].mean > point["accuracy"].mean
+                 or other["latency"].mean < point["latency"].mean)
+            for other in points)
+    return sorted(points, key=lambda p: p["latency"].mean)
+
+
+def write_frontier(rows, run_dir, space_keys):
+    """Writes pareto.md and accuracy_vs_latency.png; returns the table."""
+    points = frontier(rows, space_keys)
+    lines = ["| configuration | accuracy mean | 95% CI | latency batch 1 (ms) | sd (ms) "
+             "| params | MACs | Pareto |", "|" + " --- |" * 8]
+    for p in points:
+        acc, lat = p["accuracy"], p["latency"]
+        ci = "" if acc.low is None else f"{acc.low:.4f} to {acc.high:.4f}"
+        lines.append(f"| {p['configuration']} | {acc.mean:.4f} | {ci} | {lat.mean:.3f} | "
+                     f"{lat.sd:.3f} | {_cell('params', p['params'])} | "
+                     f"{_cell('macs', p['macs'])} | {'yes' if p['pareto'] else ''} |")
+    table = "\n".join(lines) + "\n"
+    checkpoint.atomic_write_text(os.path.join(run_dir, "pareto.md"), table)
+    if points:
+        _plot_frontier(points, os.path.join(run_dir, "accuracy_vs_latency.png"))
+    return table
+
+
+def _half_width(interval):
+    return 0.0 if interval.low is None else interval.high - interval.mean
+
+
+def _plot_frontier(points, path):
+    fig = new_figure(figsize=(5.5, 3.6), dpi=100)
+    ax = fig.subplots()
+    for p in points:
+        ax.errorbar(p["latency"].mean, p["accuracy"].mean, xerr=p["latency"].sd,
+                    yerr=_half_width(p["accuracy"]), fmt="o" if p["pareto"] else "s",
+                    color="C0" if p["pareto"] else "gray", capsize=3)
+        ax.annotate(p["configuration"], (p["latency"].mean, p["accuracy"].mean),
+                    textcoords="offset points", xytext=(4, 4), fontsize=7)
+    best = [p for p in points if p["pareto"]]
+    ax.plot([p["latency"].mean for p in best], [p["accuracy"].mean for p in best], "-",
+            color="C0", alpha=0.5, label="Pareto frontier")
+    ax.set_xlabel("latency, batch 1 (ms; bars: sd over seeds)")
+    ax.set_ylabel("best val. accuracy (bars: 95% CI)")
+    ax.set_title("accuracy against cost")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def plot_ratio(rows, path):
+    """Accuracy against the reduction ratio: each ratio's mean with its 95%
+    interval, the network without SE as a line and its interval as a band."""
+    found = configurations(rows, [k for k in ("se_ratio",) if any(k in r for r in rows)])
+    with_se = sorted(((v["se_ratio"], r) for _, v, r in found
+                      if isinstance(v["se_ratio"], (int, float))), key=lambda p: p[0])
+    fig = new_figure(figsize=(5, 3.2), dpi=100)
+    ax = fig.subplots()
+    if with_se:
+        intervals = [mean_interval([run["best_val_accuracy"] for run in r["runs"]])
+                     for _, r in with_se]
+        ax.errorbar([ratio for ratio, _ in with_se], [i.mean for i in intervals],
+                    yerr=[_half_width(i) for i in intervals], fmt="o-", capsize=3,
+                    label="SE (bars: 95% CI)")
+        ax.set_xscale("log", base=2)
+    for _, values, row in found:
+        if values["se_ratio"] is None:
+            base = mean_interval([run["best_val_accuracy"] for run in row["runs"]])
+            ax.axhline(base.mean, color="gray", ls="--", label="no SE")
+            if base.low is not None:
+                ax.axhspan(base.low, base.high, color="gray", alpha=0.2, label="no SE 95% CI")
+            break
+    ax.set_xlabel("reduction ratio r")
+    ax.set_ylabel("best validation accuracy")
+    ax.set_title("SE reduction ratio search")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)

@@ -1,0 +1,96 @@
+"""How sure a search is: a configuration's mean with its 95% interval, and the
+paired comparison of two configurations trained on the same seeds.
+
+Intervals are Student's t intervals (scipy.stats.t): of the mean over a
+configuration's seeds, and of the mean of the per-seed differences between two
+configurations (the paired t-test's interval). Seed k trains every
+configuration from the same initial weights' seed and batch order, so the
+pairing removes the seed's own luck from the difference.
+"""
+
+import dataclasses
+import math
+
+import numpy as np
+from scipy import stats
+
+CONFIDENCE = 0.95
+
+
+@dataclasses.dataclass(frozen=True)
+class Interval:
+    """A mean over `n` values with its standard deviation and 95% interval
+    (`low`, `high`; None for a single value, which has no interval)."""
+
+    mean: float
+    sd: float
+    n: int
+    low: float = None
+    high: float = None
+
+    def contains_zero(self):
+        return self.low is None or self.low <= 0 <= self.high
+
+
+def mean_interval(values):
+    """The mean of `values` with its t interval.
+
+    Args:
+        values: one number per seed.
+
+    Example:
+
+    >>> mean_interval([0.90, 0.92, 0.94]).low
+    0.8703...
+    """
+    values = np.asarray(list(values), dtype="float64")
+    n = len(values)
+    mean = float(values.mean())
+    if n < 2:
+        return Interval(mean, 0.0 if n else math.nan, n)
+    sd = float(values.std(ddof=1))
+    half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1)) * sd / math.sqrt(n)
+    return Interval(mean, sd, n, mean - half, mean + half)
+
+
+def paired_difference(values, baseline):
+    """The mean per-seed difference `values - baseline` with its t interval.
+
+    Args:
+        values, baseline: dicts of seed -> value; only the seeds both have count.
+
+    Example:
+
+    >>> paired_difference({1: 0.95, 2: 0.96}, {1: 0.94, 2: 0.94}).mean
+    0.015...
+    """
+    seeds = sorted(set(values) & set(baseline))
+    return mean_interval([values[s] - baseline[s] for s in seeds])
+
+
+def verdict(label, difference, against="no SE", gain="SE pays", loss="SE costs accuracy"):
+    """One sentence on `difference` (a fraction of accuracy), in points.
+
+    Args:
+        label: what is compared, for example "r=8".
+        difference: a `paired_difference`.
+        against: what it is compared with.
+        gain, loss: the conclusion when the interval lies above, or below, zero.
+
+    Example:
+
+    >>> verdict("r=8", Interval(0.006, 0.004, 5, 0.001, 0.011))
+    'r=8: +0.6 points over no SE (95% CI +0.1 to +1.1, 5 seeds): SE pays'
+    """
+    head = f"{label}: {_points(difference.mean)} points over {against}"
+    if difference.low is None:
+        return (f"{head} ({difference.n} seed): no interval from one seed "
+                "(search.repeats), no conclusion")
+    conclusion = ("no difference shown" if difference.contains_zero()
+                  else gain if difference.low > 0 else loss)
+    return (f"{head} (95% CI {_points(difference.low)} to {_points(difference.high)}, "
+            f"{difference.n} seeds): {conclusion}")
+
+
+def _points(fraction):
+    return f"{fraction * 100:+.1f}"

@@ -1,0 +1,96 @@
+"""The search's intervals and verdicts, on accuracies whose differences are known."""
+
+import math
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "apps"))
+
+from se_tune.results import verdict_lines  # noqa: E402
+from se_tune.statistics import mean_interval, paired_difference  # noqa: E402
+
+# Student's t quantiles t(0.975, df) from a printed table.
+T_975 = {2: 4.303, 4: 2.776}
+BASELINE = [0.90, 0.92, 0.94, 0.91, 0.93]
+
+
+def _rows(configurations):
+    """Results rows of a se_ratio search: ratio -> accuracy per seed (seeds 0, 1, ...)."""
+    rows = []
+    for trial, (ratio, accuracies) in enumerate(configurations.items()):
+        runs = [{"seed": seed, "best_val_accuracy": a, "latency_1_ms": 1.0}
+                for seed, a in enumerate(accuracies)]
+        rows.append({"trial": str(trial), "status": "COMPLETED", "se_ratio": ratio, "runs": runs,
+                     "best_val_accuracy": sum(accuracies) / len(accuracies), "epochs": 2})
+    return rows
+
+
+def test_the_interval_of_a_mean_is_students_t_interval():
+    interval = mean_interval([0.90, 0.92, 0.94])
+    # mean 0.92, sd 0.02, half-width t(0.975, 2) * 0.02 / sqrt(3)
+    half = T_975[2] * 0.02 / math.sqrt(3)
+    assert interval.mean == pytest.approx(0.92)
+    assert interval.sd == pytest.approx(0.02)
+    assert interval.low == pytest.approx(0.92 - half, abs=1e-5)
+    assert interval.high == pytest.approx(0.92 + half, abs=1e-5)
+    assert mean_interval([0.9]).low is None  # one seed has no interval
+
+
+def test_a_known_gain_over_the_baseline_is_found_with_its_interval():
+    gains = [0.010, 0.012, 0.008, 0.011, 0.009]  # mean 0.010, sd sqrt(2.5) / 1000
+    rows = _rows({8: [b + g for b, g in zip(BASELINE, gains)], None: BASELINE})
+    difference = paired_difference(
+        {s: r["best_val_accuracy"] for s, r in enumerate(rows[0]["runs"])},
+        dict(enumerate(BASELINE)))
+    half = T_975[4] * math.sqrt(2.5) / 1000 / math.sqrt(5)
+    assert difference.mean == pytest.approx(0.010)
+    assert (difference.low, difference.high) == pytest.approx((0.010 - half, 0.010 + half),
+                                                              abs=1e-5)
+    assert verdict_lines(rows, ["se_ratio"])[0] == (
+        "r=8: +1.0 points over no SE (95% CI +0.8 to +1.2, 5 seeds): SE pays")
+
+
+def test_the_comparison_is_paired_over_seeds():
+    # The seeds' own luck (0.80 to 0.95) dwarfs SE's steady +0.5 points: the
+    # configurations' own intervals overlap, the paired difference does not.
+    baseline = [0.80, 0.95, 0.85, 0.90, 0.88]
+    rows = _rows({4: [b + 0.005 for b in baseline], None: baseline})
+    se, plain = (mean_interval([r["best_val_accuracy"] for r in row["runs"]]) for row in rows)
+    assert se.low < plain.high
+    assert verdict_lines(rows, ["se_ratio"])[0].endswith("5 seeds): SE pays")
+
+
+def test_identical_configurations_show_no_difference():
+    rows = _rows({4: BASELINE, 16: list(BASELINE), None: list(BASELINE)})
+    lines = verdict_lines(rows, ["se_ratio"])
+    assert lines[:2] == [
+        "r=4: +0.0 points over no SE (95% CI +0.0 to +0.0, 5 seeds): no difference shown",
+        "r=16: +0.0 points over no SE (95% CI +0.0 to +0.0, 5 seeds): no difference shown"]
+    assert lines[-1].endswith("not distinguishable from the runner-up")
+
+
+def test_noise_around_zero_shows_no_difference_and_a_loss_is_named():
+    noisy = [b + d for b, d in zip(BASELINE, [0.02, -0.01, 0.01, -0.015, 0.0])]
+    worse = [b - 0.02 + d for b, d in zip(BASELINE, [0.001, -0.001, 0.0, 0.002, -0.002])]
+    lines = verdict_lines(_rows({2: noisy, 32: worse, None: BASELINE}), ["se_ratio"])
+    assert lines[0].startswith("r=2: +0.1 points over no SE (95% CI -")
+    assert lines[0].endswith("no difference shown")
+    assert lines[1].startswith("r=32: -2.0 points over no SE (95% CI -2.")
+    assert lines[1].endswith("SE costs accuracy")
+
+
+def test_the_best_configuration_against_the_runner_up():
+    clear = _rows({8: [b + 0.03 for b in BASELINE], 16: [b + 0.01 for b in BASELINE],
+                   None: BASELINE})
+    lines = verdict_lines(clear, ["se_ratio"])
+    assert lines[-2] == "best by mean: r=8 (mean 95.0%, 95% CI 93.0 to 97.0, 5 seeds)"
+    assert lines[-1] == ("r=8: +2.0 points over the runner-up r=16 (95% CI +2.0 to +2.0, "
+                         "5 seeds): distinguishable from the runner-up")
+
+
+def test_one_seed_draws_no_conclusion():
+    lines = verdict_lines(_rows({8: [0.95], None: [0.90]}), ["se_ratio"])
+    assert lines[0] == ("r=8: +5.0 points over no SE (1 seed): no interval from one seed "
+                        "(search.repeats), no conclusion")
