@@ -61,7 +61,7 @@ class TrainConfig:
             devices); set up inside each trial.
     """
 
-    epochs: PositiveInt = 10
+    epochs: PositiveInt = 8
     optimizer: Literal["sgd", "adamw"] = "sgd"
     learning_rate: PositiveFloat = 0.1
     momentum: ClosedUnitInterval = 0.9

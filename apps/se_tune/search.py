@@ -252,6 +252,9 @@ class SETuner(kt.Tuner):
         self.started = time.perf_counter()
         self.finished_here = 0
         self.failed_in_a_row = 0
+        # (trial id, model, its optimizer's initial values): the last compiled model,
+        # which the trial's next seed trains again from that seed's initial weights.
+        self.compiled = None
 
     def save(self):
         # keras-tuner's own save writes in place: a kill could leave half a file.
@@ -312,7 +315,9 @@ class SETuner(kt.Tuner):
         if self.config.search.repeats > 1:
             print(f"  seed {seed}", flush=True)
         logdir = os.path.join(self.run_dir, "tb", f"trial_{trial.trial_id}", f"seed_{seed}")
-        keras.backend.clear_session()  # frees the previous run's models
+        if self.compiled is None or self.compiled[0] != trial.trial_id:
+            self.compiled = None
+            keras.backend.clear_session()  # frees the previous trial's models
         with training.distribution_scope(train_config.distribution):
             model, stats, initial_epoch, prior = self._trial_model(
                 trial, run_folder, seed, model_config, train_config)
@@ -348,6 +353,7 @@ class SETuner(kt.Tuner):
         resumed = checkpoint.load_checkpoint(folder)
         if resumed is not None:
             model, state = resumed
+            self.compiled = None  # its optimizer holds the run's state, not the initial one
             with open(os.path.join(folder, "stats.json")) as f:
                 stats = json.load(f)
             which = f" (seed {seed})" if self.config.search.repeats > 1 else ""
@@ -369,8 +375,27 @@ class SETuner(kt.Tuner):
                              f"seed_{seed}", "model.keras"),
                 safe_mode=True)
             model.set_weights(parent.get_weights())
-            return model, stats, extra[HYPERBAND_INITIAL_EPOCH], None
-        return model, stats, 0, None
+            return self._reuse_compiled(trial, model), stats, extra[HYPERBAND_INITIAL_EPOCH], None
+        return self._reuse_compiled(trial, model), stats, 0, None
+
+    def _reuse_compiled(self, trial, model):
+        """The trial's compiled model from its previous seed, given `model`'s
+        initial weights and its optimizer's initial state, or `model` itself.
+
+        Compiling the training step of a new model (tracing it, on TensorFlow
+        and JAX) takes longer than a few epochs of a small network: each
+        configuration compiles once, however many seeds it trains.
+        """
+        if self.compiled is not None:
+            _, compiled, optimizer_state = self.compiled
+            compiled.set_weights(model.get_weights())
+            for variable, value in zip(compiled.optimizer.variables, optimizer_state):
+                variable.assign(value)
+            return compiled
+        model.optimizer.build(model.trainable_variables)
+        self.compiled = (trial.trial_id, model, [
+            keras.ops.convert_to_numpy(v) for v in model.optimizer.variables])
+        return model
 
     def _announce(self, trial, values):
         """One line per trial: i of N, its hyperparameters and an ETA."""
