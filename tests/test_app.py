@@ -494,8 +494,9 @@ def test_plots_leave_matplotlib_s_backend_alone(tmp_path):
     before = matplotlib.get_backend()
     matplotlib.use("svg")
     try:
-        rows = [{"se_ratio": 4, "best_val_accuracy": 0.8},
-                {"se_ratio": None, "best_val_accuracy": 0.7}]
+        rows = [{"trial": str(t), "status": "COMPLETED", "se_ratio": r, "best_val_accuracy": a,
+                 "runs": [{"seed": s, "best_val_accuracy": a + s / 100} for s in (0, 1)]}
+                for t, (r, a) in enumerate([(4, 0.8), (None, 0.7)])]
         plot_ratio(rows, tmp_path / "plot.png")
         assert matplotlib.get_backend() == "svg"
     finally:

@@ -210,13 +210,8 @@ def _plot_frontier(points, path):
     best = [p for p in points if p["pareto"]]
     ax.plot([p["latency"].mean for p in best], [p["accuracy"].mean for p in best], "-",
             color="C0", alpha=0.5, label="Pareto frontier")
-    ax.set_xlabel("latency, batch 1 (ms; bars: sd over seeds)")
-    ax.set_ylabel("best val. accuracy (bars: 95% CI)")
-    ax.set_title("accuracy against cost")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
+    _finish(fig, ax, path, "latency, batch 1 (ms; bars: sd over seeds)",
+            "best val. accuracy (bars: 95% CI)", "accuracy against cost")
 
 
 def plot_ratio(rows, path):
@@ -241,9 +236,14 @@ def plot_ratio(rows, path):
             if base.low is not None:
                 ax.axhspan(base.low, base.high, color="gray", alpha=0.2, label="no SE 95% CI")
             break
-    ax.set_xlabel("reduction ratio r")
-    ax.set_ylabel("best validation accuracy")
-    ax.set_title("SE reduction ratio search")
+    _finish(fig, ax, path, "reduction ratio r", "best validation accuracy",
+            "SE reduction ratio search")
+
+
+def _finish(fig, ax, path, xlabel, ylabel, title):
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
