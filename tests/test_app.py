@@ -410,6 +410,9 @@ def test_digits_is_the_default_dataset():
     (["search", *TINY, *ONE_SEED, "--search.space", '{"colour": [1, 2]}'], "colour"),
     (["search", "--search.chief_timeout", "-5"], "search.chief_timeout\": Not of type "
      "NonNegativeInt: -5"),
+    (["search", "--search.repeats", "0"], "search.repeats\": Not of type PositiveInt: 0"),
+    (["search", *TINY, "--search.space", '{"se_ratio": [{"x": 4}, null]}'],
+     'search.space.se_ratio: a dict maps stage numbers to ratios. Received: {"x": 4}'),
     (["fit", "--train.epochs", "-1"], "train.epochs\": Not of type PositiveInt: -1"),
     (["fit", "--train.momentum", "1.5"], "train.momentum\": Not of type ClosedUnitInterval: 1.5"),
     (["inspect", "--model_path", "NOT_A_MODEL"], "Keras cannot load this file"),

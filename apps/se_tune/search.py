@@ -76,8 +76,8 @@ def _stage_ratios(ratios):
     try:
         return {int(stage): ratio for stage, ratio in ratios.items()}
     except ValueError:
-        raise UsageError("a se_ratio of the search space maps stage numbers to ratios. "
-                         f"Received: {ratios!r}") from None
+        raise UsageError("search.space.se_ratio: a dict maps stage numbers to ratios. "
+                         f"Received: {json.dumps(ratios)}") from None
 
 
 class SearchSpace:
@@ -107,6 +107,8 @@ class SearchSpace:
             self.encoded[key], as_json = _encode_values(key, values)
             if as_json:
                 self.as_json.add(key)
+        for ratios in (v for v in self.decode_values("se_ratio") if isinstance(v, dict)):
+            _stage_ratios(ratios)  # refused before any trial, not inside one
         self.grid_size = len(self.configurations())
 
     def _condition(self, key, spec):
@@ -155,6 +157,10 @@ class SearchSpace:
                               else [{**values, key: choice} for choice in choices])
             ]
         return configurations
+
+    def decode_values(self, key):
+        """The values of `key` as the config gave them (none when it is not searched)."""
+        return [self.decode({key: v})[key] for v in self.encoded.get(key, [])]
 
     def decode(self, values):
         """Values as the config gave them, from keras-tuner's."""
