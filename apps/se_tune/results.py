@@ -114,6 +114,11 @@ def _accuracies(row):
     return {run["seed"]: run["best_val_accuracy"] for run in row["runs"]}
 
 
+def accuracy_interval(row):
+    """A trial's mean best validation accuracy over its seeds, with its interval."""
+    return mean_interval(_accuracies(row).values())
+
+
 def verdict_lines(rows, space_keys):
     """The search's answer, one sentence each: every SE configuration against
     the network without SE over the same seeds (with the same other values),
@@ -138,14 +143,14 @@ def verdict_lines(rows, space_keys):
     ranked = sorted(found, key=lambda c: -c[2]["best_val_accuracy"])
     if ranked:
         name, _, row = ranked[0]
-        lines.append(f"best by mean: {name} ({_interval_text(mean_interval(_accuracies(row).values()))})")
+        lines.append(f"best by mean: {name} ({_interval_text(accuracy_interval(row))})")
     if len(ranked) > 1:
         (best, _, row), (second, _, other) = ranked[0], ranked[1]
+        distinguishable = "distinguishable from the runner-up"
         lines.append(verdict(
             best, paired_difference(_accuracies(row), _accuracies(other)),
-            against=f"the runner-up {second}", gain="distinguishable from the runner-up",
-            loss="distinguishable from the runner-up").replace(
-                "no difference shown", "not distinguishable from the runner-up"))
+            against=f"the runner-up {second}", gain=distinguishable, loss=distinguishable,
+            neither=f"not {distinguishable}"))
     return lines
 
 
@@ -162,7 +167,7 @@ def frontier(rows, space_keys):
     accurate and at least as fast, and better in one)."""
     points = []
     for name, _, row in configurations(rows, space_keys):
-        accuracy = mean_interval([run["best_val_accuracy"] for run in row["runs"]])
+        accuracy = accuracy_interval(row)
         latency = mean_interval([run["latency_1_ms"] for run in row["runs"]])
         points.append({"configuration": name, "accuracy": accuracy, "latency": latency,
                        "params": row.get("params"), "macs": row.get("macs")})
@@ -223,15 +228,14 @@ def plot_ratio(rows, path):
     fig = new_figure(figsize=(5, 3.2), dpi=100)
     ax = fig.subplots()
     if with_se:
-        intervals = [mean_interval([run["best_val_accuracy"] for run in r["runs"]])
-                     for _, r in with_se]
+        intervals = [accuracy_interval(r) for _, r in with_se]
         ax.errorbar([ratio for ratio, _ in with_se], [i.mean for i in intervals],
                     yerr=[_half_width(i) for i in intervals], fmt="o-", capsize=3,
                     label="SE (bars: 95% CI)")
         ax.set_xscale("log", base=2)
     for _, values, row in found:
         if values["se_ratio"] is None:
-            base = mean_interval([run["best_val_accuracy"] for run in row["runs"]])
+            base = accuracy_interval(row)
             ax.axhline(base.mean, color="gray", ls="--", label="no SE")
             if base.low is not None:
                 ax.axhspan(base.low, base.high, color="gray", alpha=0.2, label="no SE 95% CI")

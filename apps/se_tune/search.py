@@ -17,9 +17,8 @@ from se_tune.latency import inference_latency_ms
 from se_tune.config import ModelConfig, TrainConfig
 from se_tune.distributed import ChiefConnection, ChiefWatch, distributed_role, worker_alive
 from se_tune.errors import SearchIncomplete, SearchStopped, TrialFailure, UsageError
-from se_tune.results import (RESULT_COLUMNS, plot_ratio, verdict_lines, write_frontier,
-                              write_results)
-from se_tune.statistics import mean_interval
+from se_tune.results import (RESULT_COLUMNS, RUN_COLUMNS, accuracy_interval, plot_ratio,
+                              verdict_lines, write_frontier, write_results)
 
 SE_LAYER_ARGS = ("squeeze", "gate", "activation", "divisor", "min_units", "use_bias")
 # Each seed's run reports these to TensorBoard's HParams dashboard.
@@ -455,9 +454,7 @@ def _trial_summary(runs):
     for key in ("best_val_accuracy", "latency_1_ms", "latency_batch_ms",
                 "seconds_per_epoch", "images_per_second"):
         summary[key] = float(np.mean([run[key] for run in runs]))
-    summary["runs"] = [{key: run[key] for key in
-                        ("seed", "best_val_accuracy", "latency_1_ms", "latency_batch_ms", "epochs")}
-                       for run in runs]
+    summary["runs"] = [{key: run[key] for key in RUN_COLUMNS} for run in runs]
     return summary
 
 
@@ -513,7 +510,7 @@ def collect_results(tuner, run_dir):
             row[key] = summary.get(key)
         row["runs"] = summary.get("runs", [])
         if row["runs"]:
-            interval = mean_interval([run["best_val_accuracy"] for run in row["runs"]])
+            interval = accuracy_interval(row)
             row.update(sd=interval.sd if interval.n > 1 else None, ci95_low=interval.low,
                        ci95_high=interval.high, seeds=interval.n)
         row["reason"] = row["reason"] or ""

@@ -10,6 +10,7 @@ pairing removes the seed's own luck from the difference.
 
 import dataclasses
 import math
+from typing import Optional
 
 import numpy as np
 from scipy import stats
@@ -25,8 +26,8 @@ class Interval:
     mean: float
     sd: float
     n: int
-    low: float = None
-    high: float = None
+    low: Optional[float] = None
+    high: Optional[float] = None
 
     def contains_zero(self):
         return self.low is None or self.low <= 0 <= self.high
@@ -68,14 +69,16 @@ def paired_difference(values, baseline):
     return mean_interval([values[s] - baseline[s] for s in seeds])
 
 
-def verdict(label, difference, against="no SE", gain="SE pays", loss="SE costs accuracy"):
+def verdict(label, difference, against="no SE", gain="SE pays", loss="SE costs accuracy",
+            neither="no difference shown"):
     """One sentence on `difference` (a fraction of accuracy), in points.
 
     Args:
         label: what is compared, for example "r=8".
         difference: a `paired_difference`.
         against: what it is compared with.
-        gain, loss: the conclusion when the interval lies above, or below, zero.
+        gain, loss, neither: the conclusion when the interval lies above zero,
+            below it, or contains it.
 
     Example:
 
@@ -86,7 +89,7 @@ def verdict(label, difference, against="no SE", gain="SE pays", loss="SE costs a
     if difference.low is None:
         return (f"{head} ({difference.n} seed): no interval from one seed "
                 "(search.repeats), no conclusion")
-    conclusion = ("no difference shown" if difference.contains_zero()
+    conclusion = (neither if difference.contains_zero()
                   else gain if difference.low > 0 else loss)
     return (f"{head} (95% CI {_points(difference.low)} to {_points(difference.high)}, "
             f"{difference.n} seeds): {conclusion}")
