@@ -4,7 +4,9 @@ import keras
 import numpy as np
 
 from keras_se._graph import as_functional, called_once, is_graph_model, rebuild
-from keras_se.layers import ScaledResidual, SqueezeExcite
+from keras_se.layers import (
+    EffectiveSqueezeExcite, ScaledResidual, SqueezeExcite, get_attention)
+from keras_se.layers.attention import RATIO_TYPES, validate_attention
 
 # With identity_init every gate starts here (sigmoid(9.9), for instance).
 IDENTITY_GATE = 0.99995
@@ -27,8 +29,9 @@ def retrofit(
     se_kwargs=None,
     name=None,
     allow_none=False,
+    attention="se",
 ):
-    """A new functional model with SE blocks inserted into `model`.
+    """A new functional model with SE (or other attention) blocks inserted into `model`.
 
     With `where="auto"`, SE goes on the residual branch just before each
     residual addition (`Add` of two tensors, or Inception-ResNet's scaled
@@ -39,24 +42,32 @@ def retrofit(
     picks. Every original weight is copied; the SE blocks are new.
 
     The SE block after `conv3_block2_add`'s residual is named
-    `conv3_block2_se`; after another layer `L`, `L_se`. So
+    `conv3_block2_se`; after another layer `L`, `L_se` (`_eca`, `_cbam`... for
+    the other attention types, `_attn` for a callable). So
     `retrofit(SEResNet50(se_ratio=None))` has the structure and parameter count
     of `SEResNet50()`.
 
     Args:
         model: a functional or Sequential `keras.Model`.
-        se_ratio: the reduction ratio of the new SE blocks.
+        se_ratio: the reduction ratio of the new blocks (of the types that
+            have one).
         where: `"auto"` or a callable that picks layers.
         identity_init: start every gate at 0.99995 (expand kernel 0, expand
             bias where the gate gives 0.99995: 9.9 for sigmoid, 3.0 for
             hard_sigmoid, 5.3 for tanh, 1.0 for relu) so that the new model's
             output stays close to the original's (within about 1e-3 relative
             on ResNet50). It needs biases (`use_bias=True`) and a gate that
-            rises through 0.99995; other choices raise a `ValueError`.
-        se_kwargs: further `SqueezeExcite` arguments.
-        name: the new model's name (default: the old one with `_se`).
+            rises through 0.99995; other choices raise a `ValueError`. SE and
+            ESE (kernel 0, bias about 3.0 for its hard sigmoid) can start there; the
+            other attention types cannot (ECA has no bias, CBAM's spatial and
+            GE's gates have no such start) and raise a `ValueError`.
+        se_kwargs: further arguments of the attention layers.
+        name: the new model's name (default: the old one with `_se`, `_eca`...).
         allow_none: return a plain copy instead of an error when `where` picks
             no layer.
+        attention: the block's type: "se" (default), "ese", "eca", "cbam",
+            "ge" (see `keras_se.layers.get_attention`) or a callable that
+            makes a layer.
 
     Returns:
         A new `keras.Model`.
@@ -76,8 +87,14 @@ def retrofit(
         raise ValueError(
             f"`where` must be 'auto' or a callable. Received: where={where!r}"
         )
+    if validate_attention(attention) is None:
+        raise ValueError("retrofit inserts attention blocks: `attention` may not be None. "
+                         "Received: attention=None")
     se_kwargs = dict(se_kwargs or {})
-    identity_bias = _identity_bias(se_kwargs) if identity_init else None
+    if attention in RATIO_TYPES:
+        se_kwargs["ratio"] = se_ratio
+    suffix = attention if isinstance(attention, str) else "attn"
+    identity_bias = _identity_bias(attention, se_kwargs) if identity_init else None
     model = as_functional(model)
     # Layers called once in this graph: `.input`/`.output` are then their only call.
     once = called_once(model)
@@ -106,7 +123,7 @@ def retrofit(
         return depth.get(id(tensor), 0)
 
     def make_se(base_name):
-        se = SqueezeExcite(ratio=se_ratio, name=base_name + "_se", **se_kwargs)
+        se = get_attention(attention, name=f"{base_name}_{suffix}", **se_kwargs)
         inserted.append(se)
         return se
 
@@ -139,7 +156,7 @@ def retrofit(
         return layer.__class__.from_config(layer.get_config())
 
     # The new graph starts from the original input tensors (kept as they are).
-    new = rebuild(model, clone_layer, call_function, name or f"{model.name}_se")
+    new = rebuild(model, clone_layer, call_function, name or f"{model.name}_{suffix}")
     if not inserted and not allow_none:
         raise ValueError(
             "retrofit found no place to insert SE: `where` picked no layer. "
@@ -150,20 +167,28 @@ def retrofit(
             new.get_layer(layer.name).set_weights(layer.get_weights())
     if identity_init:
         for se in inserted:
-            se.expand_kernel.assign(np.zeros(se.expand_kernel.shape, "float32"))
-            se.expand_bias.assign(np.full(se.expand_bias.shape, identity_bias, "float32"))
+            kernel, bias = ((se.expand_kernel, se.expand_bias) if isinstance(se, SqueezeExcite)
+                            else (se.kernel, se.bias))
+            kernel.assign(np.zeros(kernel.shape, "float32"))
+            bias.assign(np.full(bias.shape, identity_bias, "float32"))
     return new
 
 
-def _identity_bias(se_kwargs):
-    """The expand bias at which the SE blocks' gate gives `IDENTITY_GATE`: with
-    a zero expand kernel, every gate then starts there."""
+def _identity_bias(attention, se_kwargs):
+    """The bias of the last FC layer at which the blocks' gate gives
+    `IDENTITY_GATE`: with a zero kernel, every gate then starts there."""
+    if attention not in ("se", "ese"):
+        raise ValueError(
+            "identity_init starts the gates of SE and ESE blocks at 1; the other types "
+            "have no bias that does (ECA has none, CBAM's and GE's gates are not only "
+            f"one per channel). Received: attention={attention!r}")
     if not se_kwargs.get("use_bias", True):
         raise ValueError(
             "identity_init sets the SE blocks' expand bias; without biases every gate "
             "starts at gate(0). Received: se_kwargs={'use_bias': False, ...}"
         )
-    probe = SqueezeExcite(**{**se_kwargs, "ratio": 1})
+    probe = (SqueezeExcite(**{**se_kwargs, "ratio": 1}) if attention == "se"
+             else EffectiveSqueezeExcite(**se_kwargs))
 
     def gate(x):
         value = probe.gate(keras.ops.convert_to_tensor(np.array([x], "float32")))

@@ -40,18 +40,84 @@ def _randomize_batch_norm(module):
 def test_from_timm_matches_timm(name, n_se):
     module = timm.create_model(name, pretrained=False, num_classes=10).eval()
     _randomize_batch_norm(module)
-    model = from_timm(module)
+    model = from_timm(module, include_preprocessing=False)
     assert sum(isinstance(layer, SqueezeExcite) for layer in model.layers) == n_se
-    x = np.random.default_rng(0).normal(size=(2, 3, 64, 64)).astype("float32")
+    _assert_same_outputs(module, model)
+
+
+def _assert_same_outputs(module, model, x=None, x_keras=None):
+    """`model` on `x_keras` (default: `x` in NHWC) equals `module` on `x`, to
+    1e-4 of the output's largest magnitude."""
+    if x is None:
+        x = np.random.default_rng(0).normal(size=(2, 3, 64, 64)).astype("float32")
+    if x_keras is None:
+        x_keras = np.transpose(x, (0, 2, 3, 1))
     with torch.no_grad():
         expected = module(torch.from_numpy(x)).numpy()
-    got = keras.ops.convert_to_numpy(model(np.transpose(x, (0, 2, 3, 1)), training=False))
-    assert np.abs(got - expected).max() <= 1e-4
+    got = keras.ops.convert_to_numpy(model(x_keras, training=False))
+    assert np.abs(got - expected).max() <= 1e-4 * np.abs(expected).max()
 
 
-def test_deep_stem_variants_are_refused():
-    module = timm.create_model("seresnext26d_32x4d", pretrained=False)
-    with pytest.raises(ValueError, match="deep-stem"):
+# ResNet-D: deep stem and average-pool shortcuts, with SE of timm's widths or ECA.
+@pytest.mark.parametrize("name,attention,count", [
+    ("resnet50d", None, 0),
+    ("seresnext26d_32x4d", "SqueezeExcite", 8),
+    ("ecaresnet50d", "EfficientChannelAttention", 16),
+])
+def test_resnet_d_models_match_timm(name, attention, count):
+    module = timm.create_model(name, pretrained=False, num_classes=10).eval()
+    _randomize_batch_norm(module)
+    model = from_timm(module, include_preprocessing=False)
+    assert model.get_layer("conv1_3_conv") is not None
+    assert model.get_layer("conv3_block1_0_pool") is not None
+    assert sum(type(layer).__name__ == attention for layer in model.layers) == count
+    _assert_same_outputs(module, model)
+
+
+# timm ships no ResNet with these blocks: its ResNet class takes them as attn_layer.
+@pytest.mark.parametrize("attn_layer,layer_type", [
+    ("ese", "EffectiveSqueezeExcite"),
+    ("cbam", "CBAM"),
+    ("ge", "GatherExcite"),
+])
+def test_resnets_with_other_attention_match_timm(attn_layer, layer_type, monkeypatch):
+    from timm.models.resnet import Bottleneck, ResNet
+
+    _patch_gather_excite(monkeypatch)
+    module = ResNet(Bottleneck, [2, 2, 2, 2], num_classes=10, stem_width=32, stem_type="deep",
+                    avg_down=True, block_args={"attn_layer": attn_layer})
+    _randomize_batch_norm(_random_attention(module))
+    model = from_timm(module.eval(), include_preprocessing=False)
+    assert sum(type(layer).__name__ == layer_type for layer in model.layers) == 8
+    _assert_same_outputs(module, model)
+
+
+def _random_attention(module):
+    """timm zero-inits or fixes some attention weights: draw them all."""
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            if ".se." in f".{name}":
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.1)
+    return module
+
+
+def test_the_model_takes_images_in_0_255_and_normalizes_them_as_timm():
+    module = timm.create_model("ecaresnet50d", pretrained=False, num_classes=10).eval()
+    _randomize_batch_norm(module)
+    model = from_timm(module)
+    mean = np.array(module.pretrained_cfg["mean"], "float32").reshape(1, 3, 1, 1)
+    std = np.array(module.pretrained_cfg["std"], "float32").reshape(1, 3, 1, 1)
+    images = np.random.default_rng(0).uniform(0, 255, size=(2, 3, 64, 64)).astype("float32")
+    # timm's own recipe: scale to [0, 1], then normalize with the model's mean and std.
+    _assert_same_outputs(module, model, x=(images / 255.0 - mean) / std,
+                         x_keras=np.transpose(images, (0, 2, 3, 1)))
+    assert type(model.layers[1]).__name__ == "Normalization"
+
+
+def test_tiered_stems_are_refused():
+    module = timm.create_model("seresnext26t_32x4d", pretrained=False)
+    with pytest.raises(ValueError, match="deep stem of 32, 32 and 64"):
         from_timm(module)
 
 
@@ -133,21 +199,27 @@ def _keras_layer(name, module, channels):
     return layer
 
 
-def _timm_attention(name, channels, monkeypatch):
+def _patch_gather_excite(monkeypatch):
+    """timm 1.0.31's GatherExcite passes `*dd` (the strings "device" and "dtype")
+    as positional arguments to ConvMlp and create_conv2d, which then fail with
+    a TypeError, and to BatchNorm2d as eps and momentum: drop them, so that
+    timm's own constructor builds the module (its BatchNorm2d are remade
+    after)."""
     from timm.layers import gather_excite
+
+    for helper in ("ConvMlp", "create_conv2d"):
+        original = getattr(gather_excite, helper)
+        monkeypatch.setattr(gather_excite, helper, lambda *args, _f=original, **kwargs: _f(
+            *[a for a in args if a not in ("device", "dtype")], **kwargs))
+
+
+def _timm_attention(name, channels, monkeypatch):
     from timm.layers.cbam import CbamModule
     from timm.layers.eca import EcaModule
     from timm.layers.gather_excite import GatherExcite
     from timm.layers.squeeze_excite import EffectiveSEModule
 
-    # timm 1.0.31's GatherExcite passes `*dd` (the strings "device" and "dtype")
-    # as positional arguments to ConvMlp and create_conv2d, which then fail with
-    # a TypeError, and to BatchNorm2d as eps and momentum: drop them, so that
-    # timm's own constructor builds the module, and remake its BatchNorm2d.
-    for helper in ("ConvMlp", "create_conv2d"):
-        original = getattr(gather_excite, helper)
-        monkeypatch.setattr(gather_excite, helper, lambda *args, _f=original, **kwargs: _f(
-            *[a for a in args if a not in ("device", "dtype")], **kwargs))
+    _patch_gather_excite(monkeypatch)
 
     made = {
         "ese": lambda: EffectiveSEModule(channels),

@@ -95,7 +95,7 @@ def test_inspect_errors(tmp_path, capsys):
                                           se_ratio=None)
     plain.save(tmp_path / "plain.keras")
     assert cli.main(["inspect", "--model_path", str(tmp_path / "plain.keras"), *DATA]) == 2
-    assert "no SqueezeExcite layer" in capsys.readouterr().err
+    assert "no layer with per-channel gates" in capsys.readouterr().err
 
 
 def test_search_inspects_the_best_se_trial_when_the_baseline_wins(tmp_path, capsys):

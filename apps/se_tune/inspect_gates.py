@@ -85,7 +85,7 @@ def inspect_model(model_path, splits, config, seed=0, tb_dir=None):
 
     model = load_saved_model(model_path)
     if not keras_se.utils.se_layers(model):
-        raise UsageError(f"the model has no SqueezeExcite layer to inspect: {model_path}")
+        raise UsageError(f"the model has no layer with per-channel gates (SE, ESE, ECA, CBAM, global GE) to inspect: {model_path}")
     x, y = (splits.x_test, splits.y_test) if config.split == "test" else (
         splits.x_val, splits.y_val)
     if len(x) == 0:

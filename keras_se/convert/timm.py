@@ -1,8 +1,11 @@
-"""Conversion of timm's PyTorch (SE-)ResNets and (SE-)ResNeXts into Keras."""
+"""Conversion of timm's PyTorch ResNet family (SE, ECA, ESE, CBAM, GE; ResNet-D) into Keras."""
 
+import itertools
+
+import keras
 import numpy as np
 
-from keras_se.layers import se_units
+from keras_se.layers import eca_kernel_size, se_units
 from keras_se.models import resnet
 
 _DEPTHS = {
@@ -14,23 +17,39 @@ _DEPTHS = {
     ("bottleneck", (3, 8, 36, 3)): 152,
 }
 
+#: timm's ImageNet normalization, for a module without a `pretrained_cfg`.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
-def from_timm(module, input_shape=(None, None, 3), name=None):
+_GATES = {"Sigmoid": "sigmoid", "Hardsigmoid": "hard_sigmoid", "HardSigmoid": "hard_sigmoid"}
+
+
+def from_timm(module, input_shape=(None, None, 3), include_preprocessing=True, name=None):
     """Builds the keras_se model matching a timm module and copies its weights.
 
-    Supports timm's `seresnet18/34/50/101/152`, `legacy_seresnet18..152`,
-    `seresnext50_32x4d`, `seresnext101_32x4d` (and other plain-stem 32x4d or
-    64x4d widths), `legacy_seresnext26/50/101_32x4d`, and the plain
-    `resnet18..152` / `resnext50_32x4d` (built with `se_ratio=None`). Deep-stem
-    variants (`...d`, `...t`) are refused with a clear error. The Keras model
-    is channels_last; in eval mode and float32 its output equals timm's to
-    about 1e-5.
+    Supports timm's ResNets and ResNeXts with a 7x7 stem or ResNet-D's deep
+    stem and average-pool shortcuts (`resnet50d`, `seresnext26d_32x4d`), and
+    their attention blocks: SE of any width (`seresnet18..152`,
+    `legacy_seresnet*`, `seresnext*_32x4d`), ECA (`ecaresnet50d`,
+    `ecaresnet101d`), ESE, CBAM and Gather-Excite (timm's `ResNet` with
+    `block_args={"attn_layer": ...}`); the plain ones are built without
+    attention. The tiered stems (`...t`) and other architectures are refused
+    with a clear error. The Keras model is channels_last; in eval mode and
+    float32 its output equals timm's to about 1e-5.
+
+    Input: with `include_preprocessing=True` (the default) the model takes RGB
+    images with values in [0, 255], as `keras.applications` models do: its
+    first layer, `normalization`, applies timm's normalization (the module's
+    `pretrained_cfg` mean and std, for images scaled to [0, 1]). With False it
+    takes images already normalized as timm expects them.
 
     Args:
         module: a timm model (`torch.nn.Module`), for example
             `timm.create_model("seresnet50", pretrained=True)`.
         input_shape: the Keras model's input shape, `(None, None, 3)` by default
             (any image size).
+        include_preprocessing: whether the model starts with timm's
+            normalization of [0, 255] images.
         name: the Keras model's name; defaults to the module's class layout.
 
     Returns:
@@ -39,17 +58,19 @@ def from_timm(module, input_shape=(None, None, 3), name=None):
     Example:
 
     >>> import timm
-    >>> torch_model = timm.create_model("seresnet50", pretrained=True).eval()
+    >>> torch_model = timm.create_model("ecaresnet50d", pretrained=True).eval()
     >>> model = keras_se.convert.from_timm(torch_model)
-    >>> model.save("seresnet50.keras")
+    >>> probabilities = keras.ops.softmax(model(images_0_to_255))
     """
     legacy = hasattr(module, "layer0")
     stem_conv = module.layer0.conv1 if legacy else getattr(module, "conv1", None)
-    if not _is_conv(stem_conv) or tuple(stem_conv.kernel_size) != (7, 7):
+    deep_stem = _is_deep_stem(stem_conv)
+    if not deep_stem and not (_is_conv(stem_conv) and tuple(stem_conv.kernel_size) == (7, 7)):
         raise ValueError(
-            "from_timm supports timm's ResNet/ResNeXt/SENet models with a single "
-            "7x7 stem convolution (deep-stem 'd'/'t' variants and other "
-            f"architectures are not supported). Received: {type(module).__name__}"
+            "from_timm supports timm's ResNet/ResNeXt/SENet models with a 7x7 stem "
+            "convolution or ResNet-D's deep stem of 32, 32 and 64 channels (the "
+            "tiered 't' stems and other architectures are not supported). "
+            f"Received: {type(module).__name__}"
         )
     stages = [getattr(module, f"layer{i}") for i in range(1, 5)]
     first = stages[0][0]
@@ -61,32 +82,37 @@ def from_timm(module, input_shape=(None, None, 3), name=None):
             f"from_timm found an unsupported layout: {kind} units {counts}. "
             f"Received: {type(module).__name__}"
         )
-    se_module = _se_of(first)
     groups, base_width, stride_in_1x1 = 1, 64, True
     if kind == "bottleneck":
         groups = first.conv2.groups
         planes = first.conv3.out_channels // 4
         base_width = first.conv2.out_channels * 64 // (planes * groups)
         stride_in_1x1 = tuple(stages[1][0].conv1.stride) == (2, 2)
-    se_ratio, se_kwargs = None, None
-    if se_module is not None:
-        channels = se_module.fc1.in_channels
-        units = se_module.fc1.out_channels
-        # timm's SEModule rounds to a multiple of 8; the legacy SENets floor.
-        se_ratio, se_kwargs = 16, {"divisor": 1 if legacy else 8}
-        if se_units(channels, se_ratio, **se_kwargs) != units:
-            raise ValueError(
-                "from_timm supports SE blocks of reduction ratio 16. Received: "
-                f"an SE block of {units} units for {channels} channels"
-            )
+    avg_down = _is_avg_down(stages[1][0].downsample)
+    if avg_down != deep_stem:
+        raise ValueError(
+            "from_timm supports ResNet-D (deep stem and average-pool shortcuts) or "
+            "neither, not one without the other. Received: "
+            f"{type(module).__name__} with deep_stem={deep_stem}, avg_down={avg_down}")
+    attention, se_ratio, se_kwargs = _attention_arguments(stages, legacy)
     classifier = module.last_linear if legacy else module.fc
+    inputs = keras.Input(shape=input_shape)
+    x = inputs
+    if include_preprocessing:
+        cfg = getattr(module, "pretrained_cfg", None) or {}
+        mean = np.asarray(cfg.get("mean", IMAGENET_MEAN), "float32") * 255.0
+        std = np.asarray(cfg.get("std", IMAGENET_STD), "float32") * 255.0
+        x = keras.layers.Normalization(mean=mean, variance=std ** 2,
+                                       name="normalization")(inputs)
     model = resnet.build_resnet(
         depth,
-        input_shape=input_shape,
+        input_tensor=x,
         classes=classifier.out_features,
         classifier_activation=None,
         se_ratio=se_ratio,
         se_kwargs=se_kwargs,
+        attention=attention,
+        resnet_d=deep_stem,
         stride_in_1x1=stride_in_1x1,
         groups=groups,
         base_width=base_width,
@@ -94,7 +120,7 @@ def from_timm(module, input_shape=(None, None, 3), name=None):
         basic_branch_relu=legacy,
         name=name,
     )
-    _copy_weights(module, model, legacy, stages)
+    _copy_weights(module, model, legacy, stages, deep_stem, attention)
     return model
 
 
@@ -102,38 +128,161 @@ def _is_conv(layer):
     return layer is not None and type(layer).__name__ == "Conv2d"
 
 
-def _se_of(block):
-    se = getattr(block, "se", None) or getattr(block, "se_module", None)
-    if se is None or not hasattr(se, "fc1"):
-        return None
-    return se
+def _is_deep_stem(stem):
+    if type(stem).__name__ != "Sequential":
+        return False
+    convs = [m for m in stem if _is_conv(m)]
+    return [c.out_channels for c in convs] == [32, 32, 64] and all(
+        tuple(c.kernel_size) == (3, 3) for c in convs)
+
+
+def _is_avg_down(downsample):
+    return downsample is not None and type(downsample[0]).__name__ in ("AvgPool2d", "Identity")
+
+
+def _attention_of(block):
+    module = getattr(block, "se", None) or getattr(block, "se_module", None)
+    return module if module is not None and type(module).__name__ != "Identity" else None
+
+
+def _attention_arguments(stages, legacy):
+    """`(attention, se_ratio, se_kwargs)` for the builder: the type of the
+    stages' blocks, and a ratio that gives each block timm's width."""
+    blocks = [(stage_number, block) for stage_number, stage in enumerate(stages, 2)
+              for block in stage]
+    modules = [(stage_number, _attention_of(block)) for stage_number, block in blocks]
+    kinds = {type(m).__name__ for _, m in modules}
+    if kinds == {"NoneType"}:
+        return "se", None, None
+    if len(kinds) != 1:
+        raise ValueError(f"from_timm needs one attention type in every block. Received: {kinds}")
+    kind = kinds.pop()
+    sample = modules[0][1]
+    if kind == "SEModule":
+        widths = [(m.fc1.in_channels, m.fc1.out_channels) for _, m in modules]
+        return ("se",) + _ratio_for(widths, modules, {"divisor": 1 if legacy else 8})
+    if kind == "EffectiveSEModule":
+        gate = _GATES.get(type(sample.gate).__name__)
+        if gate is None:
+            raise ValueError(f"from_timm: unsupported ESE gate. Received: {sample.gate}")
+        return "ese", 16, {"gate": gate, "squeeze": "avgmax" if sample.add_maxpool else "avg"}
+    if kind == "EcaModule":
+        if sample.conv2 is not None or any(
+                m.conv.kernel_size[0] != eca_kernel_size(_channels(b))
+                for (_, m), (_, b) in zip(modules, blocks)):
+            raise ValueError("from_timm supports ECA without its MLP and with ECA-Net's kernel "
+                             f"sizes. Received: {sample}")
+        return "eca", 16, None
+    if kind == "CbamModule":
+        widths = [(m.channel.fc1.in_channels, m.channel.fc1.out_channels) for _, m in modules]
+        ratio, kwargs = _ratio_for(widths, modules, {"divisor": 1})
+        kwargs.update(use_bias=sample.channel.fc1.bias is not None,
+                      spatial_kernel_size=sample.spatial.conv.conv.kernel_size[0])
+        return "cbam", ratio, kwargs
+    if kind == "GatherExcite":
+        if sample.add_maxpool:
+            raise ValueError(f"from_timm: unsupported GatherExcite add_maxpool. Received: {sample}")
+        use_mlp = type(sample.mlp).__name__ != "Identity"
+        kwargs = {"extent": sample.extent, "extra_params": sample.gather is not None,
+                  "use_mlp": use_mlp}
+        if not use_mlp:
+            return "ge", 16, kwargs
+        widths = [(m.mlp.fc1.in_channels, m.mlp.fc1.out_channels) for _, m in modules]
+        ratio, extra = _ratio_for(widths, modules, {"divisor": 1})
+        return "ge", ratio, {**kwargs, **extra}
+    raise ValueError(
+        "from_timm supports timm's SE, ESE, ECA, CBAM and GatherExcite blocks. "
+        f"Received: a block with {kind}")
+
+
+def _channels(block):
+    last = getattr(block, "conv3", None) or block.conv2
+    return last.out_channels
+
+
+def _ratio_for(widths, modules, kwargs):
+    """`(se_ratio, se_kwargs)` giving every block its width in `widths`
+    (pairs of channels, units): one common ratio when one fits, else a ratio
+    per stage."""
+    for ratio, divisor in itertools.product((16, 8, 4, 2, 32, 64, 1), (kwargs["divisor"], 8, 1)):
+        if all(se_units(c, ratio, divisor) == u for c, u in widths):
+            return ratio, {**kwargs, "divisor": divisor}
+    per_stage = {}
+    for (stage, _), (channels, units) in zip(modules, widths):
+        # channels / ratio = units + 0.5: the floor of divisor 1 gives units.
+        ratio = channels / (units + 0.5)
+        if per_stage.get(stage, ratio) != ratio:
+            raise ValueError(
+                f"from_timm needs one attention width per stage. Received: stage {stage} "
+                f"with widths {sorted({u for (s, _), (c, u) in zip(modules, widths) if s == stage})}")
+        per_stage[stage] = ratio
+    return per_stage, {**kwargs, "divisor": 1}
 
 
 def _np(tensor):
     return tensor.detach().cpu().float().numpy()
 
 
+def _conv_kernel(conv):
+    return np.transpose(_np(conv.weight), (2, 3, 1, 0))
+
+
 def _set_conv(model, name, conv):
-    model.get_layer(name).set_weights([np.transpose(_np(conv.weight), (2, 3, 1, 0))])
+    model.get_layer(name).set_weights([_conv_kernel(conv)])
+
+
+def _bn_weights(bn):
+    return [_np(bn.weight), _np(bn.bias), _np(bn.running_mean), _np(bn.running_var)]
 
 
 def _set_bn(model, name, bn):
-    model.get_layer(name).set_weights(
-        [_np(bn.weight), _np(bn.bias), _np(bn.running_mean), _np(bn.running_var)]
-    )
+    model.get_layer(name).set_weights(_bn_weights(bn))
 
 
-def _set_se(model, name, se):
-    w1 = _np(se.fc1.weight)[:, :, 0, 0].T
-    w2 = _np(se.fc2.weight)[:, :, 0, 0].T
-    model.get_layer(name).set_weights(
-        [w1, _np(se.fc1.bias), w2, _np(se.fc2.bias)]
-    )
+def _fc(conv, with_bias=True):
+    """A 1x1 convolution as a Dense kernel (and its bias)."""
+    weights = [_np(conv.weight)[:, :, 0, 0].T]
+    if with_bias and conv.bias is not None:
+        weights.append(_np(conv.bias))
+    return weights
 
 
-def _copy_weights(module, model, legacy, stages):
+def _attention_weights(module):
+    kind = type(module).__name__
+    if kind == "SEModule":
+        return _fc(module.fc1) + _fc(module.fc2)
+    if kind == "EffectiveSEModule":
+        return _fc(module.fc)
+    if kind == "EcaModule":
+        return [_np(module.conv.weight)[0, 0]]
+    if kind == "CbamModule":
+        spatial = module.spatial.conv
+        return (_fc(module.channel.fc1) + _fc(module.channel.fc2)
+                + [_conv_kernel(spatial.conv)] + _bn_weights(spatial.bn))
+    # GatherExcite: the MLP's weights first, then each gather convolution and BN.
+    weights = []
+    if type(module.mlp).__name__ != "Identity":
+        weights += _fc(module.mlp.fc1) + _fc(module.mlp.fc2)
+    if module.gather is not None:
+        for child in module.gather:
+            if _is_conv(child):
+                weights.append(np.transpose(_np(child.weight), (2, 3, 0, 1)))
+            elif type(child).__name__ == "BatchNorm2d":
+                weights += _bn_weights(child)
+    return weights
+
+
+def _copy_weights(module, model, legacy, stages, deep_stem, attention_type):
     stem = module.layer0 if legacy else module
-    _set_conv(model, "conv1_conv", stem.conv1)
+    if deep_stem:
+        convs = [m for m in stem.conv1 if _is_conv(m)]
+        norms = [m for m in stem.conv1 if type(m).__name__ == "BatchNorm2d"]
+        for i, conv in enumerate(convs, 1):
+            _set_conv(model, f"conv1_{i}_conv", conv)
+        for i, bn in enumerate(norms, 1):
+            _set_bn(model, f"conv1_{i}_bn", bn)
+    else:
+        _set_conv(model, "conv1_conv", stem.conv1)
     _set_bn(model, "conv1_bn", stem.bn1)
     for stage_index, stage in enumerate(stages, 2):
         for block_index, block in enumerate(stage, 1):
@@ -143,11 +292,14 @@ def _copy_weights(module, model, legacy, stages):
                     _set_conv(model, f"{prefix}_{i}_conv", getattr(block, f"conv{i}"))
                     _set_bn(model, f"{prefix}_{i}_bn", getattr(block, f"bn{i}"))
             if block.downsample is not None:
-                _set_conv(model, f"{prefix}_0_conv", block.downsample[0])
-                _set_bn(model, f"{prefix}_0_bn", block.downsample[1])
-            se = _se_of(block)
-            if se is not None:
-                _set_se(model, f"{prefix}_se", se)
+                conv = next(m for m in block.downsample if _is_conv(m))
+                bn = next(m for m in block.downsample if type(m).__name__ == "BatchNorm2d")
+                _set_conv(model, f"{prefix}_0_conv", conv)
+                _set_bn(model, f"{prefix}_0_bn", bn)
+            attention = _attention_of(block)
+            if attention is not None:
+                model.get_layer(f"{prefix}_{attention_type}").set_weights(
+                    _attention_weights(attention))
     classifier = module.last_linear if legacy else module.fc
     model.get_layer("predictions").set_weights(
         [_np(classifier.weight).T, _np(classifier.bias)]

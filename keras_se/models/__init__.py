@@ -7,13 +7,16 @@ stage -> r for a ratio per stage, the stages it leaves out without SE; None for
 the network without SE), `se_integration` (where the block sits in a residual unit:
 "standard", "pre", "post", "identity" or "3x3", the paper's section 6.5),
 `se_stages` (which stages get SE) and `se_kwargs` (further `SqueezeExcite`
-arguments). `BUILDERS` and `get_builder` give each builder's family and default
-input size.
+arguments), `attention` (SE by default, or "ese", "eca", "cbam", "ge"; see
+`keras_se.layers.get_attention`) and, for the ResNets and ResNeXts, `resnet_d`.
+`BUILDERS` and `get_builder` give each builder's family and default input size;
+`pyramid` turns a ResNet or ResNeXt into its P2..P5 stage features.
 """
 
 from keras_se.models.bn_inception import SEBNInception
 from keras_se.models.cifar_resnet import CifarSEResNet
 from keras_se.models.inception import SEInceptionResNetV2, SEInceptionV3
+from keras_se.models.pyramid import pyramid
 from keras_se.models.registry import BUILDERS, BuilderInfo, get_builder, register
 from keras_se.models.resnet import (
     SEResNet18,
@@ -27,5 +30,5 @@ from keras_se.models.resnext import SEResNeXt50, SEResNeXt101
 __all__ = [
     "SEResNet18", "SEResNet34", "SEResNet50", "SEResNet101", "SEResNet152", "SEResNeXt50",
     "SEResNeXt101", "CifarSEResNet", "SEInceptionV3", "SEInceptionResNetV2", "SEBNInception",
-    "BUILDERS", "BuilderInfo", "get_builder", "register",
+    "BUILDERS", "BuilderInfo", "get_builder", "register", "pyramid",
 ]

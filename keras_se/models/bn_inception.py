@@ -58,7 +58,7 @@ def inception_module(x, spec, name):
 def SEBNInception(include_top=True, weights=None, input_tensor=None, input_shape=None,
                   pooling=None, classes=1000, classifier_activation="softmax",
                   se_ratio=16, se_integration="standard", se_stages=None,
-                  se_kwargs=None, name=None):
+                  se_kwargs=None, attention="se", name=None):
     """Instantiates SE-BN-Inception (the SE paper's SE-BN-Inception).
 
     BN-Inception (Ioffe and Szegedy, 2015) in the layout of its released model,
@@ -80,6 +80,9 @@ def SEBNInception(include_top=True, weights=None, input_tensor=None, input_shape
         se_stages: the stages (3, 4, 5: inception_3x, 4x, 5x) that get SE;
             None for all.
         se_kwargs: further `keras_se.SqueezeExcite` arguments.
+        attention: the attention block: "se" (default), "ese", "eca", "cbam"
+            or "ge" (see `keras_se.layers.get_attention`), a callable that
+            makes a layer, or None; `se_ratio` is its ratio where it has one.
         name: the model's name.
 
     Returns:
@@ -94,7 +97,8 @@ def SEBNInception(include_top=True, weights=None, input_tensor=None, input_shape
             https://arxiv.org/abs/1502.03167)
     """
     bu.validate_top_arguments(weights, include_top, pooling, classes)
-    ratios = bu.validate_se_arguments(se_ratio, se_integration, se_stages, se_kwargs, STAGES)
+    ratios = bu.validate_se_arguments(se_ratio, se_integration, se_stages, se_kwargs, STAGES,
+                                      attention)
     if se_integration != "standard":
         raise ValueError(
             "SEBNInception places SE one way only: `se_integration` must be "
@@ -110,12 +114,12 @@ def SEBNInception(include_top=True, weights=None, input_tensor=None, input_shape
     x = _pool(x, "max", 2, "pool2")
     for module, spec in MODULES.items():
         x = inception_module(x, spec, f"inception_{module}")
-        se = ru.make_se(ratios.get(int(module[0])), se_kwargs)
+        se = ru.make_se(ratios.get(int(module[0])), se_kwargs, attention)
         if se is not None:
-            x = se(x, f"inception_{module}_se")
+            x = se(x, f"inception_{module}_{se.suffix}")
     x = bu.classifier_head(x, include_top, pooling, classes, classifier_activation)
     if name is None:
-        name = "se_bn_inception" if se_ratio is not None else "bn_inception"
+        name = f"{ru.attention_prefix(se_ratio, attention)}bn_inception"
     return bu.finish_model(inputs, x, name, weights)
 
 

@@ -4,10 +4,13 @@ import os
 
 import keras
 
+from keras_se.layers.attention import validate_attention
+
 SE_INTEGRATIONS = ("standard", "pre", "post", "identity", "3x3")
 
 
-def validate_se_arguments(se_ratio, se_integration, se_stages, se_kwargs, stages):
+def validate_se_arguments(se_ratio, se_integration, se_stages, se_kwargs, stages,
+                          attention="se"):
     """Checks the SE arguments of a builder and returns each SE stage's ratio.
 
     Args:
@@ -19,6 +22,8 @@ def validate_se_arguments(se_ratio, se_integration, se_stages, se_kwargs, stages
         se_stages: None or an iterable of stage numbers from `stages`.
         se_kwargs: None or a dict of further `SqueezeExcite` arguments.
         stages: the stage numbers the network has.
+        attention: an attention type of `keras_se.layers.get_attention`, None
+            or a callable.
 
     Returns:
         A dict of stage number -> ratio for the stages that get SE (empty when
@@ -29,6 +34,7 @@ def validate_se_arguments(se_ratio, se_integration, se_stages, se_kwargs, stages
     >>> validate_se_arguments({3: 8, 4: 16}, "standard", None, None, (2, 3, 4))
     {3: 8, 4: 16}
     """
+    validate_attention(attention)
     if isinstance(se_ratio, dict):
         if not se_ratio or not all(
                 _is_stage(stage, stages) and _is_ratio(ratio) for stage, ratio in se_ratio.items()):
@@ -160,6 +166,8 @@ def classifier_head(x, include_top, pooling, classes, classifier_activation):
 
 
 def finish_model(inputs, outputs, name, weights):
+    if isinstance(inputs, (list, tuple)) and len(inputs) == 1:
+        inputs = inputs[0]  # a single input, not a list of one, as keras.Input gives
     model = keras.Model(inputs, outputs, name=name)
     if weights is not None:
         model.load_weights(weights)

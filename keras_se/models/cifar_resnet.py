@@ -24,6 +24,7 @@ def CifarSEResNet(
     se_integration="standard",
     se_stages=None,
     se_kwargs=None,
+    attention="se",
     name=None,
 ):
     """Instantiates a CIFAR SE-ResNet (He et al., 2016, with SE blocks).
@@ -50,6 +51,9 @@ def CifarSEResNet(
         se_integration: `"standard"`, `"pre"`, `"post"`, `"identity"` or `"3x3"`.
         se_stages: stages (2, 3, 4) that get SE; None for all.
         se_kwargs: further `keras_se.SqueezeExcite` arguments.
+        attention: the attention block: "se" (default), "ese", "eca", "cbam"
+            or "ge" (see `keras_se.layers.get_attention`), a callable that
+            makes a layer, or None; `se_ratio` is its ratio where it has one.
         name: the model's name.
 
     Returns:
@@ -66,7 +70,7 @@ def CifarSEResNet(
         )
     bu.validate_top_arguments(weights, include_top, pooling, classes)
     ratios = bu.validate_se_arguments(
-        se_ratio, se_integration, se_stages, se_kwargs, CIFAR_STAGES
+        se_ratio, se_integration, se_stages, se_kwargs, CIFAR_STAGES, attention
     )
     img_input, inputs = bu.model_inputs(
         input_tensor, input_shape, include_top, default_size=32, min_size=8
@@ -79,7 +83,7 @@ def CifarSEResNet(
         x = ru.batch_norm(x, "conv1_bn")
         x = keras.layers.Activation("relu", name="conv1_relu")(x)
     for stage, filters in zip(CIFAR_STAGES, (16, 32, 64)):
-        stage_se = ru.make_se(ratios.get(stage), se_kwargs)
+        stage_se = ru.make_se(ratios.get(stage), se_kwargs, attention)
         for block in range(1, count + 1):
             stride = 2 if block == 1 and stage > 2 else 1
             block_name = f"conv{stage}_block{block}"
@@ -96,7 +100,7 @@ def CifarSEResNet(
         x = keras.layers.Activation("relu", name="post_relu")(x)
     x = bu.classifier_head(x, include_top, pooling, classes, classifier_activation)
     if name is None:
-        name = ("cifar_se_resnet" if se_ratio is not None else "cifar_resnet") + str(depth)
+        name = f"cifar_{ru.attention_prefix(se_ratio, attention)}resnet{depth}"
     return bu.finish_model(inputs, x, name, weights)
 
 

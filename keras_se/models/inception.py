@@ -5,14 +5,15 @@ import re
 import keras
 
 from keras_se.models import builder_utils as bu
+from keras_se.models import residual_units as ru
 from keras_se.models.registry import register
 from keras_se.retrofit import retrofit
 
 def _build(app, where, fn_name, include_top, weights, input_tensor, input_shape, pooling,
            classes, classifier_activation, se_ratio, se_integration, se_stages, se_kwargs,
-           name):
+           attention, name):
     bu.validate_top_arguments(weights, include_top, pooling, classes)
-    bu.validate_se_arguments(se_ratio, se_integration, None, se_kwargs, ())
+    bu.validate_se_arguments(se_ratio, se_integration, None, se_kwargs, (), attention)
     if se_integration != "standard":
         raise ValueError(
             f"{fn_name} places SE one way only: `se_integration` must be 'standard'. "
@@ -28,14 +29,14 @@ def _build(app, where, fn_name, include_top, weights, input_tensor, input_shape,
         input_shape=input_shape, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation,
     )
-    default = fn_name.replace("SE", "se_" if se_ratio else "").lower()
-    if se_ratio is None:
+    default = fn_name.replace("SE", ru.attention_prefix(se_ratio, attention)).lower()
+    if se_ratio is None or attention is None:
         # Still swap keras.applications' private scale layer for a serializable one.
         model = retrofit(base, where=lambda layer: False, allow_none=True,
                          name=name or default)
     else:
         model = retrofit(base, se_ratio=se_ratio, where=where, se_kwargs=se_kwargs,
-                         name=name or default)
+                         attention=attention, name=name or default)
     if weights is not None:
         model.load_weights(weights)
     return model
@@ -44,7 +45,7 @@ def _build(app, where, fn_name, include_top, weights, input_tensor, input_shape,
 def SEInceptionV3(include_top=True, weights=None, input_tensor=None, input_shape=None,
                   pooling=None, classes=1000, classifier_activation="softmax",
                   se_ratio=16, se_integration="standard", se_stages=None,
-                  se_kwargs=None, name=None):
+                  se_kwargs=None, attention="se", name=None):
     """Instantiates SE-Inception-v3.
 
     keras.applications.InceptionV3's layout and layer names, with an SE block
@@ -67,6 +68,9 @@ def SEInceptionV3(include_top=True, weights=None, input_tensor=None, input_shape
         se_integration: only "standard" (after each module's concatenation).
         se_stages: only None: every module gets SE.
         se_kwargs: further `keras_se.SqueezeExcite` arguments.
+        attention: the attention block: "se" (default), "ese", "eca", "cbam"
+            or "ge" (see `keras_se.layers.get_attention`), a callable that
+            makes a layer, or None; `se_ratio` is its ratio where it has one.
         name: the model's name ("se_inception_v3" by default).
 
     Returns:
@@ -81,7 +85,7 @@ def SEInceptionV3(include_top=True, weights=None, input_tensor=None, input_shape
         lambda layer: re.fullmatch(r"mixed\d+", layer.name) is not None,
         "SEInceptionV3", include_top, weights, input_tensor, input_shape, pooling,
         classes, classifier_activation, se_ratio, se_integration, se_stages, se_kwargs,
-        name,
+        attention, name,
     )
 
 
@@ -89,7 +93,7 @@ def SEInceptionResNetV2(include_top=True, weights=None, input_tensor=None,
                         input_shape=None, pooling=None, classes=1000,
                         classifier_activation="softmax", se_ratio=16,
                         se_integration="standard", se_stages=None, se_kwargs=None,
-                        name=None):
+                        attention="se", name=None):
     """Instantiates SE-Inception-ResNet-v2 (the paper's SE-ResNet module, Fig. 3,
     on Inception-ResNet-v2's residual branches).
 
@@ -113,6 +117,9 @@ def SEInceptionResNetV2(include_top=True, weights=None, input_tensor=None,
             scaled residual addition).
         se_stages: must be None (SE in all 40 residual blocks).
         se_kwargs: keyword arguments for each `SqueezeExcite`.
+        attention: the attention block: "se" (default), "ese", "eca", "cbam"
+            or "ge" (see `keras_se.layers.get_attention`), a callable that
+            makes a layer, or None; `se_ratio` is its ratio where it has one.
         name: a model name; "se_inception_resnet_v2" when None.
 
     Returns:
@@ -125,7 +132,8 @@ def SEInceptionResNetV2(include_top=True, weights=None, input_tensor=None,
     return _build(
         keras.applications.InceptionResNetV2, "auto", "SEInceptionResNetV2",
         include_top, weights, input_tensor, input_shape, pooling, classes,
-        classifier_activation, se_ratio, se_integration, se_stages, se_kwargs, name,
+        classifier_activation, se_ratio, se_integration, se_stages, se_kwargs, attention,
+        name,
     )
 
 

@@ -16,7 +16,8 @@ Layer names follow keras.applications: `conv3_block2_1_conv`, ...,
 
 import keras
 
-from keras_se.layers import SqueezeExcite
+from keras_se.layers import get_attention
+from keras_se.layers.attention import RATIO_TYPES
 
 BN_EPSILON = 1e-5
 BN_MOMENTUM = 0.9
@@ -47,18 +48,40 @@ def conv(x, filters, kernel_size, stride, name, groups=1):
     )(x)
 
 
-def make_se(se_ratio, se_kwargs):
-    """A factory `se(x, name)` that applies a SqueezeExcite block, or None."""
-    if se_ratio is None:
+def make_se(se_ratio, se_kwargs, attention="se"):
+    """A factory `se(x, name)` that applies an attention block (SE by
+    default; see `keras_se.layers.get_attention`), or None without one.
+
+    The factory's `suffix` ends its layers' names: the attention type
+    (`conv3_block2_se`, `conv3_block2_eca`), or `attn` for a callable.
+    """
+    if se_ratio is None or attention is None:
         return None
+    kwargs = dict(se_kwargs or {})
+    if attention in RATIO_TYPES:
+        kwargs["ratio"] = se_ratio
 
     def se(x, name):
-        return SqueezeExcite(ratio=se_ratio, name=name, **(se_kwargs or {}))(x)
+        return get_attention(attention, name=name, **kwargs)(x)
 
+    se.suffix = attention if isinstance(attention, str) else "attn"
     return se
 
 
-def _project(x, filters, stride, name, preact=False):
+def attention_prefix(se_ratio, attention):
+    """A default model name's prefix: `se_`, `eca_`, ..., `attn_` for a
+    callable, nothing without attention."""
+    if se_ratio is None or attention is None:
+        return ""
+    return (attention if isinstance(attention, str) else "attn") + "_"
+
+
+def _project(x, filters, stride, name, preact=False, avg_down=False):
+    if avg_down and stride > 1:
+        # ResNet-D: average, then a stride-1 projection that sees every input.
+        x = keras.layers.AveragePooling2D(stride, strides=stride, padding="same",
+                                          name=name + "_0_pool")(x)
+        stride = 1
     x = conv(x, filters, 1, stride, name + "_0_conv")
     if not preact:
         x = batch_norm(x, name + "_0_bn")
@@ -67,22 +90,24 @@ def _project(x, filters, stride, name, preact=False):
 
 def _apply(se, x, name, integration, where):
     if se is not None and integration == where:
-        return se(x, name + "_se")
+        return se(x, f"{name}_{se.suffix}")
     return x
 
 
 def basic_unit(
-    x, filters, stride, name, se=None, integration="standard", branch_relu=False
+    x, filters, stride, name, se=None, integration="standard", branch_relu=False,
+    avg_down=False,
 ):
     """Two 3x3 convolutions (ResNet-18/34 and the CIFAR ResNets).
 
     `branch_relu=True` adds a ReLU after the second BN, before SE and the
-    addition, as timm's legacy SE-ResNet-18/34 have it.
+    addition, as timm's legacy SE-ResNet-18/34 have it. `avg_down=True`
+    downsamples the shortcut by average pooling (ResNet-D).
     """
     in_channels = x.shape[channel_axis()]
     shortcut = x
     if stride != 1 or in_channels != filters:
-        shortcut = _project(x, filters, stride, name)
+        shortcut = _project(x, filters, stride, name, avg_down=avg_down)
     shortcut = _apply(se, shortcut, name, integration, "identity")
     h = _apply(se, x, name, integration, "pre")
     h = conv(h, filters, 3, stride, name + "_1_conv")
@@ -101,15 +126,16 @@ def basic_unit(
 
 def bottleneck_unit(
     x, filters, stride, name, se=None, integration="standard",
-    groups=1, width=None, stride_in_1x1=True, expansion=4,
+    groups=1, width=None, stride_in_1x1=True, expansion=4, avg_down=False,
 ):
-    """1x1 -> 3x3 (grouped for ResNeXt) -> 1x1, output `filters * expansion`."""
+    """1x1 -> 3x3 (grouped for ResNeXt) -> 1x1, output `filters * expansion`;
+    `avg_down=True` downsamples the shortcut by average pooling (ResNet-D)."""
     out_channels = filters * expansion
     width = width or filters
     in_channels = x.shape[channel_axis()]
     shortcut = x
     if stride != 1 or in_channels != out_channels:
-        shortcut = _project(x, out_channels, stride, name)
+        shortcut = _project(x, out_channels, stride, name, avg_down=avg_down)
     shortcut = _apply(se, shortcut, name, integration, "identity")
     s1, s3 = (stride, 1) if stride_in_1x1 else (1, stride)
     h = _apply(se, x, name, integration, "pre")

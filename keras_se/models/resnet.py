@@ -33,6 +33,8 @@ def build_resnet(
     se_stages=None,
     se_kwargs=None,
     stride_in_1x1=True,
+    attention="se",
+    resnet_d=False,
     groups=1,
     base_width=64,
     stem_pool_padding=1,
@@ -45,6 +47,7 @@ def build_resnet(
     `stem_pool_padding` is 1 (torchvision, timm, keras.applications) or
     `((0, 1), (0, 1))` for the ceil-mode max pool of timm's legacy SENets,
     which also have `basic_branch_relu=True` (see `basic_unit`).
+    `resnet_d` gives the deep stem and average-pool downsampling of ResNet-D.
     """
     if depth not in RESNET_LAYOUTS:
         raise ValueError(
@@ -54,9 +57,11 @@ def build_resnet(
         raise ValueError(
             f"`stride_in_1x1` must be a bool. Received: stride_in_1x1={stride_in_1x1!r}"
         )
+    if not isinstance(resnet_d, bool):
+        raise ValueError(f"`resnet_d` must be a bool. Received: resnet_d={resnet_d!r}")
     bu.validate_top_arguments(weights, include_top, pooling, classes)
     ratios = bu.validate_se_arguments(
-        se_ratio, se_integration, se_stages, se_kwargs, IMAGENET_STAGES
+        se_ratio, se_integration, se_stages, se_kwargs, IMAGENET_STAGES, attention
     )
     kind, counts = RESNET_LAYOUTS[depth]
     if groups > 1 and kind != "bottleneck":
@@ -65,34 +70,44 @@ def build_resnet(
         input_tensor, input_shape, include_top, default_size=224, min_size=32
     )
 
-    x = keras.layers.ZeroPadding2D(3, name="conv1_pad")(img_input)
-    x = keras.layers.Conv2D(64, 7, strides=2, use_bias=False, name="conv1_conv")(x)
+    if resnet_d:
+        # Three 3x3 convolutions in place of the 7x7 one (ResNet-D's deep stem).
+        x = img_input
+        for i, (filters, stride) in enumerate(((32, 2), (32, 1)), 1):
+            x = ru.conv(x, filters, 3, stride, f"conv1_{i}_conv")
+            x = ru.batch_norm(x, f"conv1_{i}_bn")
+            x = keras.layers.Activation("relu", name=f"conv1_{i}_relu")(x)
+        x = ru.conv(x, 64, 3, 1, "conv1_3_conv")
+    else:
+        x = keras.layers.ZeroPadding2D(3, name="conv1_pad")(img_input)
+        x = keras.layers.Conv2D(64, 7, strides=2, use_bias=False, name="conv1_conv")(x)
     x = ru.batch_norm(x, "conv1_bn")
     x = keras.layers.Activation("relu", name="conv1_relu")(x)
     x = keras.layers.ZeroPadding2D(stem_pool_padding, name="pool1_pad")(x)
     x = keras.layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
 
     for stage, (count, filters) in enumerate(zip(counts, (64, 128, 256, 512)), 2):
-        stage_se = ru.make_se(ratios.get(stage), se_kwargs)
+        stage_se = ru.make_se(ratios.get(stage), se_kwargs, attention)
         for block in range(1, count + 1):
             stride = 2 if block == 1 and stage > 2 else 1
             block_name = f"conv{stage}_block{block}"
             if kind == "basic":
                 x = ru.basic_unit(
                     x, filters, stride, block_name, stage_se, se_integration,
-                    branch_relu=basic_branch_relu,
+                    branch_relu=basic_branch_relu, avg_down=resnet_d,
                 )
             else:
                 width = filters * base_width // 64 * groups
                 x = ru.bottleneck_unit(
                     x, filters, stride, block_name, stage_se, se_integration,
                     groups=groups, width=width, stride_in_1x1=stride_in_1x1,
+                    avg_down=resnet_d,
                 )
 
     x = bu.classifier_head(x, include_top, pooling, classes, classifier_activation)
     if name is None:
         family = "resnext" if groups > 1 else "resnet"
-        name = ("se_" if se_ratio is not None else "") + f"{family}{depth}"
+        name = f"{ru.attention_prefix(se_ratio, attention)}{family}{depth}{'d' if resnet_d else ''}"
     return bu.finish_model(inputs, x, name, weights)
 
 
@@ -103,7 +118,7 @@ def build_resnet(
 def SEResNet18(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
                classes=1000, classifier_activation="softmax", se_ratio=16,
                se_integration="standard", se_stages=None, se_kwargs=None, stride_in_1x1=True,
-               name=None):
+               attention="se", resnet_d=False, name=None):
     """Instantiates SE-ResNet-18.
 
     ResNet-18 (He et al., 2016): two 3x3 convolutions per basic unit, two units
@@ -127,6 +142,12 @@ def SEResNet18(include_top=True, weights=None, input_tensor=None, input_shape=No
         se_kwargs: further `keras_se.SqueezeExcite` arguments.
         stride_in_1x1: a bool, kept for the signature of the bottleneck
             ResNets; basic units have no 1x1 convolution to stride in.
+        attention: the attention block: "se" (default), "ese", "eca", "cbam"
+            or "ge" (see `keras_se.layers.get_attention`), a callable that
+            makes a layer, or None; `se_ratio` is its ratio where it has one.
+        resnet_d: ResNet-D (He et al., Bag of Tricks, 2019): a deep stem of
+            three 3x3 convolutions (32, 32, 64 channels) and average pooling
+            before each downsampling shortcut's 1x1 convolution (timm's `d`).
         name: the model's name (default "se_resnet18", "resnet18" without SE).
 
     Returns:
@@ -142,7 +163,7 @@ def SEResNet18(include_top=True, weights=None, input_tensor=None, input_shape=No
 def SEResNet34(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
                classes=1000, classifier_activation="softmax", se_ratio=16,
                se_integration="standard", se_stages=None, se_kwargs=None, stride_in_1x1=True,
-               name=None):
+               attention="se", resnet_d=False, name=None):
     """Instantiates SE-ResNet-34.
 
     ResNet-34's basic units (3, 4, 6 and 3 of them in stages 2 to 5), each with
@@ -166,6 +187,12 @@ def SEResNet34(include_top=True, weights=None, input_tensor=None, input_shape=No
         se_kwargs: a dict of `SqueezeExcite` options, e.g. {"squeeze": "max"}.
         stride_in_1x1: no effect here (a basic unit strides in its first 3x3
             convolution); it must still be a bool.
+        attention: the attention block: "se" (default), "ese", "eca", "cbam"
+            or "ge" (see `keras_se.layers.get_attention`), a callable that
+            makes a layer, or None; `se_ratio` is its ratio where it has one.
+        resnet_d: ResNet-D (He et al., Bag of Tricks, 2019): a deep stem of
+            three 3x3 convolutions (32, 32, 64 channels) and average pooling
+            before each downsampling shortcut's 1x1 convolution (timm's `d`).
         name: optional name of the model.
 
     Returns:
@@ -181,7 +208,7 @@ def SEResNet34(include_top=True, weights=None, input_tensor=None, input_shape=No
 def SEResNet50(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
                classes=1000, classifier_activation="softmax", se_ratio=16,
                se_integration="standard", se_stages=None, se_kwargs=None, stride_in_1x1=True,
-               name=None):
+               attention="se", resnet_d=False, name=None):
     """Instantiates SE-ResNet-50, the SE paper's main ImageNet network.
 
     ResNet-50 with an SE block on the residual branch of each of its 16
@@ -211,6 +238,12 @@ def SEResNet50(include_top=True, weights=None, input_tensor=None, input_shape=No
         stride_in_1x1: whether a downsampling unit strides in its first 1x1
             convolution (True: the original ResNet and keras.applications) or
             in its 3x3 convolution (False: torchvision and timm).
+        attention: the attention block: "se" (default), "ese", "eca", "cbam"
+            or "ge" (see `keras_se.layers.get_attention`), a callable that
+            makes a layer, or None; `se_ratio` is its ratio where it has one.
+        resnet_d: ResNet-D (He et al., Bag of Tricks, 2019): a deep stem of
+            three 3x3 convolutions (32, 32, 64 channels) and average pooling
+            before each downsampling shortcut's 1x1 convolution (timm's `d`).
         name: the model's name ("se_resnet50", or "resnet50" without SE).
 
     Returns:
@@ -230,7 +263,7 @@ def SEResNet50(include_top=True, weights=None, input_tensor=None, input_shape=No
 def SEResNet101(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
                 classes=1000, classifier_activation="softmax", se_ratio=16,
                 se_integration="standard", se_stages=None, se_kwargs=None, stride_in_1x1=True,
-                name=None):
+                attention="se", resnet_d=False, name=None):
     """Instantiates SE-ResNet-101 (the SE paper's Table 2).
 
     ResNet-101: 3, 4, 23 and 3 bottleneck units, 23 of them in conv4_x, each
@@ -253,6 +286,12 @@ def SEResNet101(include_top=True, weights=None, input_tensor=None, input_shape=N
         se_kwargs: extra keyword arguments of each `SqueezeExcite`.
         stride_in_1x1: True strides in the 1x1 convolution of a downsampling
             bottleneck (keras.applications' layout), False in the 3x3.
+        attention: the attention block: "se" (default), "ese", "eca", "cbam"
+            or "ge" (see `keras_se.layers.get_attention`), a callable that
+            makes a layer, or None; `se_ratio` is its ratio where it has one.
+        resnet_d: ResNet-D (He et al., Bag of Tricks, 2019): a deep stem of
+            three 3x3 convolutions (32, 32, 64 channels) and average pooling
+            before each downsampling shortcut's 1x1 convolution (timm's `d`).
         name: model name; "se_resnet101" or "resnet101" when None.
 
     Returns:
@@ -268,7 +307,7 @@ def SEResNet101(include_top=True, weights=None, input_tensor=None, input_shape=N
 def SEResNet152(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
                 classes=1000, classifier_activation="softmax", se_ratio=16,
                 se_integration="standard", se_stages=None, se_kwargs=None, stride_in_1x1=True,
-                name=None):
+                attention="se", resnet_d=False, name=None):
     """Instantiates SE-ResNet-152, the deepest ResNet of the SE paper.
 
     Stages of 3, 8, 36 and 3 bottleneck units with SE: 66.97M parameters and
@@ -290,6 +329,12 @@ def SEResNet152(include_top=True, weights=None, input_tensor=None, input_shape=N
         se_kwargs: options passed to every `SqueezeExcite` layer.
         stride_in_1x1: stride placement of downsampling bottlenecks (True:
             first 1x1 convolution; False: 3x3 convolution).
+        attention: the attention block: "se" (default), "ese", "eca", "cbam"
+            or "ge" (see `keras_se.layers.get_attention`), a callable that
+            makes a layer, or None; `se_ratio` is its ratio where it has one.
+        resnet_d: ResNet-D (He et al., Bag of Tricks, 2019): a deep stem of
+            three 3x3 convolutions (32, 32, 64 channels) and average pooling
+            before each downsampling shortcut's 1x1 convolution (timm's `d`).
         name: the name of the returned model.
 
     Returns:

@@ -7,7 +7,7 @@ from keras_se.models.resnet import build_resnet
 def SEResNeXt50(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
                 classes=1000, classifier_activation="softmax", se_ratio=16,
                 se_integration="standard", se_stages=None, se_kwargs=None, stride_in_1x1=False,
-                name=None):
+                attention="se", resnet_d=False, name=None):
     """Instantiates SE-ResNeXt-50 (32x4d).
 
     ResNeXt-50 (Xie et al., 2017): bottlenecks whose 3x3 convolution has 32
@@ -31,6 +31,12 @@ def SEResNeXt50(include_top=True, weights=None, input_tensor=None, input_shape=N
         se_kwargs: other arguments of the `SqueezeExcite` blocks.
         stride_in_1x1: False (the default, as in the ResNeXt paper) strides in
             the grouped 3x3 convolution; True in the first 1x1.
+        attention: the attention block: "se" (default), "ese", "eca", "cbam"
+            or "ge" (see `keras_se.layers.get_attention`), a callable that
+            makes a layer, or None; `se_ratio` is its ratio where it has one.
+        resnet_d: ResNet-D (He et al., Bag of Tricks, 2019): a deep stem of
+            three 3x3 convolutions (32, 32, 64 channels) and average pooling
+            before each downsampling shortcut's 1x1 convolution (timm's `d`).
         name: the model's name ("se_resnext50" by default).
 
     Returns:
@@ -46,7 +52,7 @@ def SEResNeXt50(include_top=True, weights=None, input_tensor=None, input_shape=N
 def SEResNeXt101(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
                  classes=1000, classifier_activation="softmax", se_ratio=16,
                  se_integration="standard", se_stages=None, se_kwargs=None, stride_in_1x1=False,
-                 name=None):
+                 attention="se", resnet_d=False, name=None):
     """Instantiates SE-ResNeXt-101 (32x4d).
 
     The 101-layer ResNeXt with 32 groups, 23 units in conv4_x, and SE in each
@@ -67,6 +73,12 @@ def SEResNeXt101(include_top=True, weights=None, input_tensor=None, input_shape=
         se_kwargs: a dict forwarded to `keras_se.SqueezeExcite`.
         stride_in_1x1: where a downsampling unit strides (False: in the
             grouped 3x3 convolution, the ResNeXt layout).
+        attention: the attention block: "se" (default), "ese", "eca", "cbam"
+            or "ge" (see `keras_se.layers.get_attention`), a callable that
+            makes a layer, or None; `se_ratio` is its ratio where it has one.
+        resnet_d: ResNet-D (He et al., Bag of Tricks, 2019): a deep stem of
+            three 3x3 convolutions (32, 32, 64 channels) and average pooling
+            before each downsampling shortcut's 1x1 convolution (timm's `d`).
         name: optional model name.
 
     Returns:

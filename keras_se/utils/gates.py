@@ -2,14 +2,34 @@
 
 import keras
 
-from keras_se.layers import SqueezeExcite
+from keras_se.layers import AttentionLayer, SqueezeExcite
+
+
+def has_channel_gates(layer):
+    """Whether `layer` gates each channel with one value per image: SE, ESE,
+    ECA, CBAM (its channel attention) and Gather-Excite with a global extent."""
+    return isinstance(layer, SqueezeExcite) or (
+        isinstance(layer, AttentionLayer) and getattr(layer, "has_channel_gates", True))
 
 
 def se_layers(model):
-    """Every `SqueezeExcite` layer of a functional model, nested models included."""
+    """Every layer of a functional model that gates channels (`SqueezeExcite`
+    and its successors, see `has_channel_gates`), nested models included.
+
+    Args:
+        model: a `keras.Model`.
+
+    Returns:
+        A list of layers, in network order.
+
+    Example:
+
+    >>> [l.name for l in se_layers(keras_se.models.CifarSEResNet(depth=20))][:1]
+    ['conv2_block1_se']
+    """
     found = []
     for layer in model.layers:
-        if isinstance(layer, SqueezeExcite):
+        if has_channel_gates(layer):
             found.append(layer)
         elif isinstance(layer, keras.Model):
             found.extend(se_layers(layer))
@@ -17,7 +37,8 @@ def se_layers(model):
 
 
 class GateProbe:
-    """The gates of every SE block of a model, computed on the device.
+    """The gates of every SE block (and of every other layer with per-channel
+    gates, see `has_channel_gates`) of a model, computed on the device.
 
     One Keras model, built once, runs the network up to each SE block and the
     block's excitation, so that only the `(batch, channels)` gates leave the
@@ -40,7 +61,8 @@ class GateProbe:
         self.layers = se_layers(model)
         if not self.layers:
             raise ValueError(
-                f"`model` has no SqueezeExcite layer. Received: model={model.name!r}"
+                "`model` has no layer with per-channel gates (SE, ESE, ECA, CBAM, "
+                f"global Gather-Excite). Received: model={model.name!r}"
             )
         if any(layer not in model.layers for layer in self.layers):
             raise ValueError(
