@@ -109,3 +109,11 @@ def load_and_predict_in_fresh_process(model_path, input_path):
     env = dict(os.environ)
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
     return np.load(str(input_path) + ".out.npy")
+
+
+def predict_compiled(model, x):
+    """`model`'s inference output for `x`, through XLA under TensorFlow (whose
+    CPU kernels take no channels_first convolution otherwise); JAX always
+    compiles, torch runs eagerly."""
+    model.compile(jit_compile=keras.backend.backend() != "torch")
+    return keras.tree.map_structure(keras.ops.convert_to_numpy, model.predict_on_batch(x))

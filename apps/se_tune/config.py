@@ -23,7 +23,10 @@ class ModelConfig:
             per stage; null for the network without SE.
         se_integration: standard, pre, post, identity or 3x3.
         se_stages: the stages that get SE (null: all).
-        se_kwargs: further SqueezeExcite arguments (squeeze, gate, divisor...).
+        se_kwargs: further SqueezeExcite arguments (squeeze, gate, divisor...),
+            or of the attention layer `attention` picks.
+        attention: the attention block: se (Squeeze-and-Excitation), ese,
+            eca, cbam, ge (Gather-Excite), or null for none.
         kwargs: further builder arguments (for example depth for CifarSEResNet);
             null: the app's defaults for the model (depth 20 for CifarSEResNet,
             the builder's own for the others).
@@ -34,6 +37,7 @@ class ModelConfig:
     se_integration: str = "standard"
     se_stages: Optional[list[int]] = None
     se_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    attention: Optional[Literal["se", "ese", "eca", "cbam", "ge"]] = "se"
     kwargs: Optional[dict[str, Any]] = None
 
 
@@ -92,7 +96,8 @@ class SearchConfig:
             Per-stage SE, as in the paper's stage ablation: `se_stages` takes
             lists of stages (`[[2], [3], [4], null]`), and a se_ratio value may
             be a dict of stage -> ratio (`{"3": 8, "4": 16}`; stages left out
-            get no SE).
+            get no SE). SE against its successors: `{"attention": ["se", "eca",
+            "cbam", null]}` (null: no attention block).
         repeats: seeds each configuration is trained with (seed, seed + 1,
             ...: initial weights and batch order; the data split stays). The
             results give each configuration's mean, standard deviation and 95%

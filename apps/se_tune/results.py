@@ -1,5 +1,6 @@
 """A search's reports: the results table, every seed's run, the verdicts against
-the network without SE, and the accuracy/latency frontier (tables and plots).
+the network without SE (or without attention), and the accuracy/latency frontier
+(tables and plots).
 
 A row is one trial (a configuration trained on `search.repeats` seeds, as
 keras-tuner's `executions_per_trial`); its `runs` hold each seed's results.
@@ -87,18 +88,27 @@ def configurations(rows, space_keys):
     return list(chosen.values())
 
 
+#: The keys whose None is the network without an attention block, and its name.
+BASELINES = {"se_ratio": "no SE", "attention": "no attention"}
+
+
 def label(values):
-    """A configuration's name: `r=8`, `no SE`, with the other keys after it.
+    """A configuration's name: `r=8`, `no SE`, `eca`, `no attention`, with the
+    other keys after it.
 
     Example:
 
     >>> label({"se_ratio": None, "learning_rate": 0.1})
     'no SE, learning_rate=0.1'
+    >>> label({"attention": "eca"})
+    'eca'
     """
     parts = []
     for key, value in values.items():
         if key == "se_ratio":
             parts.append("no SE" if value is None else f"r={_plain(value)}")
+        elif key == "attention":
+            parts.append("no attention" if value is None else _plain(value))
         else:
             parts.append(f"{key}={'none' if value is None else _plain(value)}")
     return ", ".join(parts)
@@ -122,7 +132,8 @@ def accuracy_interval(row):
 def verdict_lines(rows, space_keys):
     """The search's answer, one sentence each: every SE configuration against
     the network without SE over the same seeds (with the same other values),
-    then the best configuration by mean against the runner-up.
+    every attention type against no attention block likewise, then the best
+    configuration by mean against the runner-up.
 
     Example:
 
@@ -132,14 +143,17 @@ def verdict_lines(rows, space_keys):
     """
     found = configurations(rows, space_keys)
     lines = []
-    if "se_ratio" in space_keys:
+    for key in (k for k in BASELINES if k in space_keys):
         for name, values, row in found:
-            if values["se_ratio"] is None:
+            if values[key] is None:
                 continue
-            baseline = [r for _, v, r in found if v == {**values, "se_ratio": None}]
+            baseline = [r for _, v, r in found if v == {**values, key: None}]
             if baseline:
-                lines.append(verdict(name, paired_difference(
-                    _accuracies(row), _accuracies(baseline[0]))))
+                what = "SE" if key == "se_ratio" else values[key]
+                lines.append(verdict(
+                    name, paired_difference(_accuracies(row), _accuracies(baseline[0])),
+                    against=BASELINES[key], gain=f"{what} pays",
+                    loss=f"{what} costs accuracy"))
     ranked = sorted(found, key=lambda c: -c[2]["best_val_accuracy"])
     if ranked:
         name, _, row = ranked[0]
@@ -242,6 +256,27 @@ def plot_ratio(rows, path):
             break
     _finish(fig, ax, path, "reduction ratio r", "best validation accuracy",
             "SE reduction ratio search")
+
+
+def plot_configurations(rows, space_keys, path):
+    """Every configuration's mean best validation accuracy with its 95%
+    interval, best on top; the network without attention, when searched, is
+    gray."""
+    found = sorted(configurations(rows, space_keys),
+                   key=lambda c: accuracy_interval(c[2]).mean)
+    fig = new_figure(figsize=(5.5, 1.2 + 0.35 * max(1, len(found))), dpi=100)
+    ax = fig.subplots()
+    for y, (name, values, row) in enumerate(found):
+        interval = accuracy_interval(row)
+        plain = any(values.get(k, "") is None for k in BASELINES)
+        ax.errorbar(interval.mean, y, xerr=_half_width(interval), fmt="o", capsize=3,
+                    color="gray" if plain else "C0")
+    ax.set_yticks(range(len(found)), [name for name, _, _ in found])
+    ax.set_xlabel("best validation accuracy (mean over seeds; bars: 95% CI)")
+    ax.set_title("configurations")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
 
 
 def _finish(fig, ax, path, xlabel, ylabel, title):

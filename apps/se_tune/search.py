@@ -17,10 +17,12 @@ from se_tune.latency import inference_latency_ms
 from se_tune.config import ModelConfig, TrainConfig
 from se_tune.distributed import ChiefConnection, ChiefWatch, distributed_role, worker_alive
 from se_tune.errors import SearchIncomplete, SearchStopped, TrialFailure, UsageError
-from se_tune.results import (RESULT_COLUMNS, RUN_COLUMNS, accuracy_interval, plot_ratio,
-                              verdict_lines, write_frontier, write_results)
+from se_tune.results import (RESULT_COLUMNS, RUN_COLUMNS, accuracy_interval,
+                              plot_configurations, plot_ratio, verdict_lines, write_frontier,
+                              write_results)
 
 SE_LAYER_ARGS = ("squeeze", "gate", "activation", "divisor", "min_units", "use_bias")
+ATTENTIONS = ("se", "ese", "eca", "cbam", "ge", None)
 # Each seed's run reports these to TensorBoard's HParams dashboard.
 HPARAMS_METRICS = ("hparams/best_val_accuracy", "hparams/latency_1_ms",
                    "hparams/latency_batch_ms", "hparams/params", "hparams/macs")
@@ -106,8 +108,14 @@ class SearchSpace:
             self.encoded[key], as_json = _encode_values(key, values)
             if as_json:
                 self.as_json.add(key)
+        # Refused before any trial, not inside one.
         for ratios in (v for v in self.decode_values("se_ratio") if isinstance(v, dict)):
-            _stage_ratios(ratios)  # refused before any trial, not inside one
+            _stage_ratios(ratios)
+        unknown = [v for v in self.decode_values("attention") if v not in ATTENTIONS]
+        if unknown:
+            raise UsageError(f"search.space.attention: each value must be one of "
+                             f"{', '.join(a or 'null' for a in ATTENTIONS)}. "
+                             f"Received: {json.dumps(unknown[0])}")
         self.grid_size = len(self.configurations())
 
     def _condition(self, key, spec):
@@ -172,8 +180,11 @@ class SearchSpace:
 
     def hparams(self, hp):
         """A trial's active values as TensorBoard's HParams columns take them:
-        numbers, strings and bools as they are, other values as JSON ("null": no SE)."""
-        return {k: hp.get(k) for k in self.encoded if hp.is_active(k)}
+        numbers, strings and bools as they are, other values as JSON ("null": no SE,
+        or no attention block)."""
+        values = {k: hp.get(k) for k in self.encoded if hp.is_active(k)}
+        return {k: json.loads(v) if k in self.as_json and isinstance(json.loads(v), str)
+                else v for k, v in values.items()}
 
 
 def trial_dir(run_dir, trial_id):
@@ -604,6 +615,7 @@ def run_search(config, splits, run_dir):
         )
         if "se_ratio" in keys:
             plot_ratio(rows, os.path.join(run_dir, "accuracy_vs_ratio.png"))
+        plot_configurations(rows, keys, os.path.join(run_dir, "accuracy_by_configuration.png"))
         report += "\n" + write_frontier(rows, run_dir, keys)
         verdicts = verdict_lines(rows, keys)
         checkpoint.atomic_write_text(os.path.join(run_dir, "verdict.txt"),

@@ -116,6 +116,7 @@ def build_model(model_config, input_shape, num_classes, input_tensor=None):
             se_integration=model_config.se_integration,
             se_stages=model_config.se_stages,
             se_kwargs=dict(model_config.se_kwargs) or None,
+            attention=model_config.attention,
             **builder_kwargs(model_config),
         )
     except (ValueError, TypeError) as error:

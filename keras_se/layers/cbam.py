@@ -95,7 +95,7 @@ class CBAM(AttentionLayer):
         # maps (TensorFlow's CPU convolutions take no other layout).
         self.spatial_conv = _CONVS[len(input_shape)](
             1, self.spatial_kernel_size, padding="same", use_bias=False,
-            kernel_initializer=self.kernel_initializer,
+            data_format="channels_last", kernel_initializer=self.kernel_initializer,
             dtype="float32", name="spatial_conv")
         self.spatial_bn = keras.layers.BatchNormalization(
             axis=-1, epsilon=1e-5, momentum=0.9, dtype="float32", name="spatial_bn")

@@ -107,7 +107,7 @@ class GatherExcite(AttentionLayer):
                 # float32, as the rest of the gate computation.
                 conv = _DEPTHWISE[len(input_shape)](
                     3, strides=2, padding="valid", use_bias=False,
-                    dtype="float32", name=f"gather_conv{i + 1}")
+                    data_format="channels_last", dtype="float32", name=f"gather_conv{i + 1}")
                 bn = keras.layers.BatchNormalization(
                     axis=-1, epsilon=1e-5, momentum=0.9, dtype="float32",
                     name=f"gather_bn{i + 1}")
