@@ -22,8 +22,11 @@ def run_layer_test(
     tmp_path,
     fresh_process=True,
     mixed_precision=True,
+    parameter_free=False,
 ):
-    """Checks the Keras layer contract for `layer_cls(**init_kwargs)`."""
+    """Checks the Keras layer contract for `layer_cls(**init_kwargs)`
+    (`parameter_free`: the layer has no weights, and a training step through
+    it must still work)."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=input_shape).astype("float32")
 
@@ -59,7 +62,10 @@ def run_layer_test(
     model = keras.Model(inputs, outputs)
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
     before = [_np_var(v).copy() for v in target_layer.trainable_weights]
-    assert before, "the layer has no trainable weights"
+    if parameter_free:
+        assert not target_layer.weights
+    else:
+        assert before, "the layer has no trainable weights"
     model.train_on_batch(x, rng.normal(size=(input_shape[0], 3)).astype("float32"))
     after = [_np_var(v) for v in target_layer.trainable_weights]
     for var, b, a in zip(target_layer.trainable_weights, before, after):

@@ -4,6 +4,8 @@ import keras
 import numpy as np
 import pytest
 
+import keras_se
+from harness import predict_compiled
 from keras_se import SqueezeExcite
 from keras_se import models
 
@@ -211,6 +213,8 @@ def _maybe(model, name):
     ({"classes": 0}, "classes=0"),
     ({"input_shape": (16, 16, 3)}, r"input_shape=\(16, 16, 3\)"),
     ({"stride_in_1x1": "yes"}, "stride_in_1x1='yes'"),
+    ({"attention": "sk"}, "attention='sk'"),
+    ({"resnet_d": 1}, "resnet_d=1"),
 ])
 def test_bad_builder_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -246,3 +250,72 @@ def test_registry_gives_each_builders_default_and_smallest_input(name):
     assert info.builder(include_top=False, input_shape=smallest).input_shape[1:] == smallest
     with pytest.raises(ValueError, match=f"{info.min_size - 1}, {info.min_size - 1}, 3"):
         info.builder(include_top=False, input_shape=(info.min_size - 1, info.min_size - 1, 3))
+
+
+ATTENTION_LAYERS = {"se": "SqueezeExcite", "ese": "EffectiveSqueezeExcite",
+                    "eca": "EfficientChannelAttention", "cbam": "CBAM", "ge": "GatherExcite"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("attention", [*ATTENTION_LAYERS, None])
+def test_every_attention_type_in_a_resnet_d(attention, tmp_path):
+    shape = (32, 32, 3)
+    x = np.random.default_rng(0).uniform(size=(2,) + shape).astype("float32")
+    model = models.SEResNet18(input_shape=shape, classes=5, attention=attention, resnet_d=True,
+                              se_ratio=4, classifier_activation=None)
+    blocks = [f"conv{s}_block{b}" for s in (2, 3, 4, 5) for b in (1, 2)]
+    found = [layer.name for layer in model.layers
+             if type(layer).__name__ == ATTENTION_LAYERS.get(attention)]
+    assert found == ([f"{b}_{attention}" for b in blocks] if attention else [])
+    assert model.name == f"{attention}_resnet18d" if attention else "resnet18d"
+    # ResNet-D: the deep stem, and shortcuts that average before projecting.
+    assert model.get_layer("conv1_1_conv").strides == (2, 2)
+    assert model.get_layer("conv3_block1_0_pool").pool_size == (2, 2)
+    assert model.get_layer("conv3_block1_0_conv").strides == (1, 1)
+    # Randomized BN statistics so that every block contributes.
+    rng = np.random.default_rng(1)
+    model.set_weights([w + rng.normal(scale=0.1, size=w.shape).astype(w.dtype)
+                       if "moving_variance" not in v.path else np.abs(w) + 0.5
+                       for v, w in zip(model.weights, model.get_weights())])
+    y = keras.ops.convert_to_numpy(model(x, training=False))
+
+    path = tmp_path / "model.keras"
+    model.save(path)
+    restored = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(restored(x, training=False)), y,
+                               rtol=1e-5, atol=1e-5)
+
+    # channels_first: the same weights give the same function.
+    keras.config.set_image_data_format("channels_first")
+    first = models.SEResNet18(input_shape=(3, 32, 32), classes=5, attention=attention,
+                              resnet_d=True, se_ratio=4, classifier_activation=None)
+    first.set_weights(model.get_weights())
+    got = predict_compiled(first, np.transpose(x, (0, 3, 1, 2)))
+    # XLA against eager: within 1e-4 of the logits' scale.
+    assert np.abs(got - y).max() <= 1e-4 * np.abs(y).max()
+    keras.config.set_image_data_format("channels_last")
+
+    # The stage features P2..P5 at strides 4 to 32, named as keras-hub names them.
+    features = models.pyramid(model)
+    shapes = {k: tuple(v.shape) for k, v in features.output.items()}
+    assert shapes == {"P2": (None, 8, 8, 64), "P3": (None, 4, 4, 128),
+                      "P4": (None, 2, 2, 256), "P5": (None, 1, 1, 512)}
+    got = features(x, training=False)
+    last_unit = keras.Model(model.inputs, model.get_layer("conv4_block2_out").output)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(got["P4"]), keras.ops.convert_to_numpy(
+        last_unit(x, training=False)), rtol=1e-6, atol=1e-6)
+
+
+def test_pyramid_of_other_backbones():
+    resnext = models.SEResNeXt50(include_top=False, input_shape=(64, 64, 3), se_integration="post")
+    features = models.pyramid(resnext)
+    # With SE after the addition, a stage ends with its last unit's SE block.
+    assert [t._keras_history[0].name for t in features.output.values()] == [
+        "conv2_block3_se", "conv3_block4_se", "conv4_block6_se", "conv5_block3_se"]
+    assert [t.shape[1] for t in features.output.values()] == [16, 8, 4, 2]
+    retrofitted = keras_se.retrofit(keras.applications.ResNet50(weights=None,
+                                                                input_shape=(64, 64, 3)))
+    assert [t.shape[-1] for t in models.pyramid(retrofitted).output.values()] == [
+        256, 512, 1024, 2048]
+    with pytest.raises(ValueError, match="conv5_block.*Received: model='cifar_se_resnet20'"):
+        models.pyramid(models.CifarSEResNet(depth=20))

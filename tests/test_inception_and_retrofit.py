@@ -201,3 +201,29 @@ def test_retrofit_takes_a_sequential_model():
         layer, keras.layers.Conv2D))
     assert len(keras_se.utils.se_layers(new)) == 2
     assert new(np.zeros((1, 8, 8, 3), "float32")).shape == (1, 8, 8, 8)
+
+
+@pytest.mark.parametrize("attention,layer_type", [
+    ("se", "SqueezeExcite"), ("ese", "EffectiveSqueezeExcite"),
+    ("eca", "EfficientChannelAttention"), ("cbam", "CBAM"), ("ge", "GatherExcite")])
+def test_retrofit_with_each_attention_type(attention, layer_type):
+    base = models.CifarSEResNet(depth=20, se_ratio=None, input_shape=(8, 8, 3), classes=3)
+    x = np.random.default_rng(0).normal(size=(4, 8, 8, 3)).astype("float32")
+    y0 = keras.ops.convert_to_numpy(base(x))
+    if attention in ("se", "ese"):
+        # SE and ESE can start as (almost) the identity: each gate at 0.99995.
+        model = retrofit(base, se_ratio=4, attention=attention, identity_init=True)
+        for values in keras_se.utils.gate_values(model, x).values():
+            np.testing.assert_allclose(values, 0.99995, atol=2e-6)
+        y1 = keras.ops.convert_to_numpy(model(x))
+        assert np.abs(y1 - y0).max() <= 1e-3 * np.abs(y0).max()
+    else:
+        with pytest.raises(ValueError, match=f"Received: attention='{attention}'"):
+            retrofit(base, attention=attention, identity_init=True)
+        model = retrofit(base, se_ratio=4, attention=attention)
+        assert not np.allclose(keras.ops.convert_to_numpy(model(x)), y0, rtol=1e-2)
+    assert model.name == f"{base.name}_{attention}"
+    assert [layer.name for layer in model.layers if type(layer).__name__ == layer_type] == [
+        f"conv{s}_block{b}_{attention}" for s in (2, 3, 4) for b in (1, 2, 3)]
+    with pytest.raises(ValueError, match="Received: attention=None"):
+        retrofit(base, attention=None)

@@ -2,7 +2,8 @@ import keras
 import pytest
 
 from keras_se import SqueezeExcite, models
-from keras_se.utils import model_stats
+import keras_se
+from keras_se.utils import layer_macs, model_stats
 
 # The paper's Table 10 (section 6.1): SE-ResNet-50 parameters by reduction ratio (None: no SE).
 RATIO_PARAMS = {2: 45.7e6, 4: 35.7e6, 8: 30.7e6, 16: 28.1e6, 32: 26.9e6, None: 25.6e6}
@@ -111,3 +112,40 @@ def test_builder_arguments_go_with_a_name():
         model_stats(_single(keras.layers.Conv2D(4, 1), (3, 3, 2)), se_ratio=4)
     with pytest.raises(ValueError, match="name='VGG16'"):
         model_stats("VGG16")
+
+
+# ResNet-50 with each attention type at 224x224: each block's cost by hand
+# (C channels at H x W: SE 2*C*C/16 + 2*C*H*W; ESE C*C + 2*C*H*W; ECA
+# k*C + 2*C*H*W with k = 5, 5, 5, 7 for C = 256, 512, 1024, 2048).
+STAGES = [(256, 56, 3), (512, 28, 4), (1024, 14, 6), (2048, 7, 3)]  # C, H = W, units
+ECA_K = {256: 5, 512: 5, 1024: 5, 2048: 7}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("attention,params,macs", [
+    ("se", sum(n * (2 * c * (c // 16) + c + c // 16) for c, _, n in STAGES),
+     sum(n * (2 * c * (c // 16) + 2 * c * h * h) for c, h, n in STAGES)),
+    ("ese", sum(n * (c * c + c) for c, _, n in STAGES),
+     sum(n * (c * c + 2 * c * h * h) for c, h, n in STAGES)),
+    ("eca", sum(n * ECA_K[c] for c, _, n in STAGES),
+     sum(n * (ECA_K[c] * c + 2 * c * h * h) for c, h, n in STAGES)),
+])
+def test_resnet50_with_each_attention_type(attention, params, macs):
+    plain = model_stats("SEResNet50", se_ratio=None)
+    stats = model_stats("SEResNet50", attention=attention)
+    assert stats["params"] - plain["params"] == params
+    assert stats["macs"] - plain["macs"] == macs
+
+
+def test_cbam_and_gather_excite_macs():
+    x = (None, 14, 14, 64)
+    cbam = keras_se.layers.CBAM(ratio=16)
+    inputs = keras.Input(x[1:])
+    model = keras.Model(inputs, cbam(inputs))
+    # MLP twice (avg, max): 4 * 64 * 4; 6 passes over the map; a 7x7 conv on 2 maps.
+    assert layer_macs(cbam) == 4 * 64 * 4 + 6 * 14 * 14 * 64 + 14 * 14 * 2 * 49
+    assert model_stats(model)["params"] == 2 * 64 * 4 + 49 * 2 + 4  # + BN's 4
+    ge = keras_se.layers.GatherExcite(extent=4, extra_params=True, use_mlp=True, ratio=16)
+    keras.Model(inputs, ge(inputs))
+    # Two stride-2 depthwise 3x3 convs (7x7 then 4x4 outputs), an MLP on 4x4.
+    assert layer_macs(ge) == 2 * 14 * 14 * 64 + (49 + 16) * 64 * 9 + 16 * 2 * 64 * 4
