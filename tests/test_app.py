@@ -264,8 +264,11 @@ def _post(url, body):
 
 @pytest.mark.slow
 def test_tensorboard_serves_hparams_and_scalars(tmp_path):
+    # SE against its successors and no attention block.
     run_dir = tmp_path / "search"
-    assert cli.main(_search_args(run_dir, ["--train.epochs", "2", "--search.repeats", "2"])) == 0
+    attention = '{"attention": ["se", "eca", "cbam", null]}'
+    assert cli.main(["search", *TINY, "--run_dir", str(run_dir), "--search.space", attention,
+                     "--train.epochs", "2", "--search.repeats", "2"]) == 0
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "tensorboard.main", "--logdir", str(run_dir / "tb"),
@@ -284,22 +287,23 @@ def test_tensorboard_serves_hparams_and_scalars(tmp_path):
                     "allowedStatuses": ["STATUS_SUCCESS", "STATUS_UNKNOWN"],
                     "colParams": [],
                 })
-                if len(groups.get("sessionGroups", [])) == 4:
+                if len(groups.get("sessionGroups", [])) == 8:
                     break
             except OSError:
                 pass
             time.sleep(1)
         assert groups is not None, "tensorboard did not answer"
-        assert [h["name"] for h in experiment["hparamInfos"]] == ["se_ratio", "seed"]
+        assert [h["name"] for h in experiment["hparamInfos"]] == ["attention", "seed"]
         assert [m["name"]["tag"] for m in experiment["metricInfos"]] == [
             "hparams/best_val_accuracy", "hparams/latency_1_ms", "hparams/latency_batch_ms",
             "hparams/params", "hparams/macs"]
         sessions = {g["name"]: g for g in groups["sessionGroups"]}
         # Every seed's run of every trial is a session of its own.
-        assert set(sessions) == {f"trial_{t}/seed_{s}" for t in (0, 1) for s in (0, 1)}
-        hparams = sorted((g["hparams"]["se_ratio"], g["hparams"]["seed"])
+        assert set(sessions) == {f"trial_{t}/seed_{s}" for t in range(4) for s in (0, 1)}
+        hparams = sorted((g["hparams"]["attention"], g["hparams"]["seed"])
                          for g in sessions.values())
-        assert hparams == [("4", 0), ("4", 1), ("null", 0), ("null", 1)]  # null: no SE
+        # null: no attention block.
+        assert hparams == [(a, s) for a in ("cbam", "eca", "null", "se") for s in (0, 1)]
         rows = {(r["trial"], r["seed"]): r for r in csv.DictReader(open(run_dir / "runs.csv"))}
         for name, group in sessions.items():
             metrics = {m["name"]["tag"]: m["value"] for m in group["metricValues"]}
@@ -319,9 +323,20 @@ def test_tensorboard_serves_hparams_and_scalars(tmp_path):
         with urllib.request.urlopen(base + "/data/plugin/histograms/tags", timeout=10) as r:
             tags = json.loads(r.read())
         assert "gates/conv2_block1_se" in tags["trial_0/seed_0"]
+        assert "gates/conv2_block1_eca" in tags["trial_1/seed_0"]
     finally:
         server.terminate()
         server.wait(10)
+    # The table, the verdicts and the plots name the four.
+    table = (run_dir / "results.md").read_text()
+    for name in ("se", "eca", "cbam", "none"):
+        assert f"| {name} |" in table
+    verdicts = (run_dir / "verdict.txt").read_text().splitlines()
+    assert [v.split(":")[0] for v in verdicts[:3]] == ["se", "eca", "cbam"]
+    assert all(" points over no attention (95% CI " in v for v in verdicts[:3])
+    assert "| no attention |" in (run_dir / "pareto.md").read_text()
+    for plot in ("accuracy_by_configuration.png", "accuracy_vs_latency.png"):
+        assert (run_dir / plot).stat().st_size > 10000
 
 
 def _write_cifar10(folder, n=6):
@@ -413,6 +428,10 @@ def test_digits_is_the_default_dataset():
     (["search", "--search.repeats", "0"], "search.repeats\": Not of type PositiveInt: 0"),
     (["search", *TINY, "--search.space", '{"se_ratio": [{"x": 4}, null]}'],
      'search.space.se_ratio: a dict maps stage numbers to ratios. Received: {"x": 4}'),
+    (["search", *TINY, "--search.space", '{"attention": ["se", "sk"]}'],
+     'search.space.attention: each value must be one of se, ese, eca, cbam, ge, null. '
+     'Received: "sk"'),
+    (["fit", "--model.attention", "sk"], "model.attention"),
     (["fit", "--train.epochs", "-1"], "train.epochs\": Not of type PositiveInt: -1"),
     (["fit", "--train.momentum", "1.5"], "train.momentum\": Not of type ClosedUnitInterval: 1.5"),
     (["inspect", "--model_path", "NOT_A_MODEL"], "Keras cannot load this file"),
