@@ -13,10 +13,10 @@ from keras_se.layers import (
     eca_kernel_size, get_attention)
 
 CONTRACT = [
-    (EffectiveSqueezeExcite, {}, (2, 6, 6, 16), True),
+    (EffectiveSqueezeExcite, {}, (2, 6, 6, 16), False),
     (EffectiveSqueezeExcite, {"squeeze": "avgmax", "data_format": "channels_first"},
      (2, 16, 5, 5), False),
-    (EfficientChannelAttention, {}, (2, 6, 6, 32), True),
+    (EfficientChannelAttention, {}, (2, 6, 6, 32), False),
     (EfficientChannelAttention, {"kernel_size": 7}, (2, 9, 32), False),
     (EfficientChannelAttention, {"data_format": "channels_first"}, (2, 16, 3, 3, 3), False),
     (CBAM, {"ratio": 4}, (2, 6, 6, 16), True),
@@ -36,6 +36,8 @@ CONTRACT = [
 @pytest.mark.parametrize("cls,kwargs,shape,fresh", CONTRACT,
                          ids=lambda v: getattr(v, "__name__", None))
 def test_layer_contract(cls, kwargs, shape, fresh, tmp_path):
+    # A fresh process loads CBAM and GE, whose sublayers are built in build();
+    # test_every_attention_type_in_a_resnet_d loads every type in safe mode.
     run_layer_test(cls, kwargs, shape, shape, tmp_path, fresh_process=fresh)
 
 
