@@ -92,6 +92,22 @@ def test_resnets_with_other_attention_match_timm(attn_layer, layer_type, monkeyp
     _assert_same_outputs(module, model)
 
 
+def test_se_of_any_width_converts():
+    import functools
+
+    from timm.layers.squeeze_excite import SEModule
+    from timm.models.resnet import BasicBlock, ResNet
+
+    # Widths round(0.3 * C): 19, 38, 77, 154; no single ratio gives them all.
+    se = functools.partial(SEModule, rd_ratio=0.3, rd_divisor=1)
+    module = ResNet(BasicBlock, [2, 2, 2, 2], num_classes=10, block_args={"attn_layer": se})
+    _randomize_batch_norm(_random_attention(module))
+    model = from_timm(module.eval(), include_preprocessing=False)
+    assert [model.get_layer(f"conv{s}_block1_se").reduce_kernel.shape[1]
+            for s in (2, 3, 4, 5)] == [19, 38, 77, 154]
+    _assert_same_outputs(module, model)
+
+
 def _random_attention(module):
     """timm zero-inits or fixes some attention weights: draw them all."""
     gen = torch.Generator().manual_seed(1)
