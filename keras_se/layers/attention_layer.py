@@ -113,6 +113,21 @@ def activation_config(config, *keys):
     return config
 
 
+def check_width_arguments(ratio, units, divisor, min_units=None):
+    """Raises a ValueError naming the first bad bottleneck-width argument
+    (`ratio`, `units`, `divisor`, `min_units`: see `se_units`)."""
+    if units is None and not is_positive_number(ratio):
+        raise ValueError(f"`ratio` must be a positive number. Received: ratio={ratio!r}")
+    if units is not None and not is_positive_int(units):
+        raise ValueError(
+            f"`units` must be a positive integer or None. Received: units={units!r}")
+    if not is_positive_int(divisor):
+        raise ValueError(f"`divisor` must be an integer >= 1. Received: divisor={divisor!r}")
+    if min_units is not None and not is_positive_int(min_units):
+        raise ValueError(
+            f"`min_units` must be an integer >= 1 or None. Received: min_units={min_units!r}")
+
+
 def is_positive_int(value):
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 

@@ -4,7 +4,8 @@ import keras
 from keras import ops
 
 from keras_se.layers.attention_layer import (
-    AttentionLayer, activation_config, get_activation, is_positive_int, is_positive_number)
+    AttentionLayer, activation_config, check_width_arguments, get_activation,
+    is_positive_int)
 from keras_se.layers.squeeze_excite import se_units
 
 _CONVS = {3: keras.layers.Conv1D, 4: keras.layers.Conv2D, 5: keras.layers.Conv3D}
@@ -52,13 +53,7 @@ class CBAM(AttentionLayer):
                  activation="relu", gate="sigmoid", use_bias=False,
                  kernel_initializer="glorot_uniform", data_format=None, **kwargs):
         super().__init__(data_format=data_format, **kwargs)
-        if units is None and not is_positive_number(ratio):
-            raise ValueError(f"`ratio` must be a positive number. Received: ratio={ratio!r}")
-        if units is not None and not is_positive_int(units):
-            raise ValueError(
-                f"`units` must be a positive integer or None. Received: units={units!r}")
-        if not is_positive_int(divisor):
-            raise ValueError(f"`divisor` must be an integer >= 1. Received: divisor={divisor!r}")
+        check_width_arguments(ratio, units, divisor)
         if not (is_positive_int(spatial_kernel_size) and spatial_kernel_size % 2):
             raise ValueError(
                 "`spatial_kernel_size` must be an odd positive integer. "

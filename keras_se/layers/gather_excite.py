@@ -6,7 +6,7 @@ import keras
 from keras import ops
 
 from keras_se.layers.attention_layer import (
-    AttentionLayer, activation_config, get_activation, is_positive_int, is_positive_number)
+    AttentionLayer, activation_config, check_width_arguments, get_activation)
 from keras_se.layers.squeeze_excite import se_units
 
 _DEPTHWISE = {3: keras.layers.DepthwiseConv1D, 4: keras.layers.DepthwiseConv2D}
@@ -68,13 +68,7 @@ class GatherExcite(AttentionLayer):
             raise ValueError(
                 "`extra_params` gathers with log2(extent) strided convolutions: "
                 f"`extent` must then be a power of two. Received: extent={extent!r}")
-        if units is None and not is_positive_number(ratio):
-            raise ValueError(f"`ratio` must be a positive number. Received: ratio={ratio!r}")
-        if units is not None and not is_positive_int(units):
-            raise ValueError(
-                f"`units` must be a positive integer or None. Received: units={units!r}")
-        if not is_positive_int(divisor):
-            raise ValueError(f"`divisor` must be an integer >= 1. Received: divisor={divisor!r}")
+        check_width_arguments(ratio, units, divisor)
         self.extent = extent
         self.extra_params = bool(extra_params)
         self.use_mlp = bool(use_mlp)

@@ -3,6 +3,9 @@
 import keras
 from keras import ops
 
+from keras_se.layers.attention_layer import (
+    activation_config, check_width_arguments, get_activation)
+
 SQUEEZE_TYPES = ("avg", "max", "avgmax")
 DATA_FORMATS = ("channels_last", "channels_first")
 
@@ -112,24 +115,7 @@ class SqueezeExcite(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if units is None and not _is_positive_number(ratio):
-            raise ValueError(
-                f"`ratio` must be a positive number. Received: ratio={ratio!r}"
-            )
-        if units is not None and not _is_positive_int(units):
-            raise ValueError(
-                f"`units` must be a positive integer or None. "
-                f"Received: units={units!r}"
-            )
-        if not _is_positive_int(divisor):
-            raise ValueError(
-                f"`divisor` must be an integer >= 1. Received: divisor={divisor!r}"
-            )
-        if min_units is not None and not _is_positive_int(min_units):
-            raise ValueError(
-                f"`min_units` must be an integer >= 1 or None. "
-                f"Received: min_units={min_units!r}"
-            )
+        check_width_arguments(ratio, units, divisor, min_units)
         if squeeze not in SQUEEZE_TYPES:
             raise ValueError(
                 f"`squeeze` must be one of {SQUEEZE_TYPES}. "
@@ -146,8 +132,8 @@ class SqueezeExcite(keras.layers.Layer):
         self.divisor = divisor
         self.min_units = min_units
         self.squeeze = squeeze
-        self.activation = _get_activation("activation", activation)
-        self.gate = _get_activation("gate", gate)
+        self.activation = get_activation("activation", activation)
+        self.gate = get_activation("gate", gate)
         self.use_bias = use_bias
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
@@ -295,33 +281,4 @@ class SqueezeExcite(keras.layers.Layer):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        for key in ("activation", "gate"):
-            if isinstance(config.get(key), dict):
-                config[key] = keras.activations.deserialize(config[key])
-        return cls(**config)
-
-
-def _is_positive_int(value):
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-
-def _is_positive_number(value):
-    return (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and value > 0
-    )
-
-
-def _get_activation(argument, identifier):
-    try:
-        fn = keras.activations.get(identifier)
-    except (ValueError, TypeError):
-        fn = None
-    if fn is None or not callable(fn):
-        raise ValueError(
-            f"`{argument}` must be a Keras activation name or a callable. "
-            f"Received: {argument}={identifier!r}"
-        )
-    return fn
+        return cls(**activation_config(config, "activation", "gate"))
