@@ -431,7 +431,8 @@ def test_digits_is_the_default_dataset():
     (["search", *TINY, "--search.space", '{"attention": ["se", "sk"]}'],
      'search.space.attention: each value must be one of se, ese, eca, cbam, ge, null. '
      'Received: "sk"'),
-    (["fit", "--model.attention", "sk"], "model.attention"),
+    (["fit", "--model.attention", "sk"], "model.attention\": Expected a typing.Literal["
+     "'se', 'ese', 'eca', 'cbam', 'ge']. Received: sk"),
     (["fit", "--train.epochs", "-1"], "train.epochs\": Not of type PositiveInt: -1"),
     (["fit", "--train.momentum", "1.5"], "train.momentum\": Not of type ClosedUnitInterval: 1.5"),
     (["inspect", "--model_path", "NOT_A_MODEL"], "Keras cannot load this file"),

@@ -98,6 +98,10 @@ def _one_line(error):
         if line.startswith(("- ", "Not of type")) or "Expected" in line or "Unrecognized" in line:
             text += " " + line.lstrip("- ")
             break
+    # An Optional field's message names the value only on its last line.
+    given = [line for line in lines if line.startswith("Given value:")]
+    if given and given[0][len("Given value:"):].strip() not in text:
+        text += f". Received: {given[0][len('Given value:'):].strip()}"
     return text
 
 
