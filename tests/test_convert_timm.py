@@ -71,6 +71,9 @@ def test_resnet_d_models_match_timm(name, attention, count):
     assert model.get_layer("conv1_3_conv") is not None
     assert model.get_layer("conv3_block1_0_pool") is not None
     assert sum(type(layer).__name__ == attention for layer in model.layers) == count
+    # The same parameters as timm's (PyTorch counts no BN statistics).
+    assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == sum(
+        p.numel() for p in module.parameters())
     _assert_same_outputs(module, model)
 
 
