@@ -7,7 +7,19 @@ from keras_se.layers import AttentionLayer, SqueezeExcite
 
 def has_channel_gates(layer):
     """Whether `layer` gates each channel with one value per image: SE, ESE,
-    ECA, CBAM (its channel attention) and Gather-Excite with a global extent."""
+    ECA, CBAM (its channel attention) and Gather-Excite with a global extent.
+
+    Args:
+        layer: a Keras layer.
+
+    Returns:
+        bool.
+
+    Example:
+
+    >>> has_channel_gates(keras_se.layers.GatherExcite(extent=2))
+    False
+    """
     return isinstance(layer, SqueezeExcite) or (
         isinstance(layer, AttentionLayer) and getattr(layer, "has_channel_gates", True))
 
