@@ -6,7 +6,7 @@ import numpy as np
 from keras_se._graph import as_functional, called_once, is_graph_model, rebuild
 from keras_se.layers import (
     EffectiveSqueezeExcite, ScaledResidual, SqueezeExcite, get_attention)
-from keras_se.layers.attention import RATIO_TYPES, validate_attention
+from keras_se.layers.attention import attention_name, layer_arguments, validate_attention
 
 # With identity_init every gate starts here (sigmoid(9.9), for instance).
 IDENTITY_GATE = 0.99995
@@ -90,10 +90,8 @@ def retrofit(
     if validate_attention(attention) is None:
         raise ValueError("retrofit inserts attention blocks: `attention` may not be None. "
                          "Received: attention=None")
-    se_kwargs = dict(se_kwargs or {})
-    if attention in RATIO_TYPES:
-        se_kwargs["ratio"] = se_ratio
-    suffix = attention if isinstance(attention, str) else "attn"
+    se_kwargs = layer_arguments(attention, se_ratio, se_kwargs)
+    suffix = attention_name(attention)
     identity_bias = _identity_bias(attention, se_kwargs) if identity_init else None
     model = as_functional(model)
     # Layers called once in this graph: `.input`/`.output` are then their only call.

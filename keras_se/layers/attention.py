@@ -19,6 +19,20 @@ ATTENTION_TYPES = {
 RATIO_TYPES = ("se", "cbam", "ge")
 
 
+def attention_name(attention):
+    """What layer names end with for `attention`: its type, or `attn` for a
+    callable (`conv3_block2_eca`, `conv3_block2_attn`)."""
+    return attention if isinstance(attention, str) else "attn"
+
+
+def layer_arguments(attention, ratio, kwargs):
+    """`kwargs` with `ratio` added for the types that take one."""
+    kwargs = dict(kwargs or {})
+    if attention in RATIO_TYPES:
+        kwargs["ratio"] = ratio
+    return kwargs
+
+
 def validate_attention(attention):
     """Returns `attention` if it names a type, is None or is callable, else
     raises a ValueError naming it."""

@@ -17,7 +17,7 @@ Layer names follow keras.applications: `conv3_block2_1_conv`, ...,
 import keras
 
 from keras_se.layers import get_attention
-from keras_se.layers.attention import RATIO_TYPES
+from keras_se.layers.attention import attention_name, layer_arguments
 
 BN_EPSILON = 1e-5
 BN_MOMENTUM = 0.9
@@ -57,14 +57,12 @@ def make_se(se_ratio, se_kwargs, attention="se"):
     """
     if se_ratio is None or attention is None:
         return None
-    kwargs = dict(se_kwargs or {})
-    if attention in RATIO_TYPES:
-        kwargs["ratio"] = se_ratio
+    kwargs = layer_arguments(attention, se_ratio, se_kwargs)
 
     def se(x, name):
         return get_attention(attention, name=name, **kwargs)(x)
 
-    se.suffix = attention if isinstance(attention, str) else "attn"
+    se.suffix = attention_name(attention)
     return se
 
 
@@ -73,7 +71,7 @@ def attention_prefix(se_ratio, attention):
     callable, nothing without attention."""
     if se_ratio is None or attention is None:
         return ""
-    return (attention if isinstance(attention, str) else "attn") + "_"
+    return attention_name(attention) + "_"
 
 
 def _project(x, filters, stride, name, preact=False, avg_down=False):
