@@ -15,6 +15,8 @@ COMMANDS = {
     "test": "evaluate a saved .keras model on the test split",
     "search": "search SE hyperparameters with keras-tuner (default: the reduction ratio)",
     "inspect": "plot the mean SE gates per class at every SE layer of a saved model",
+    "export": "export a saved model (tf_saved_model, onnx, openvino, litert) and check it in "
+              "its runtime",
 }
 
 SECTIONS = ("data", "model", "train", "search", "inspect")
@@ -56,11 +58,33 @@ def make_parser():
         if name in ("test", "inspect"):
             sub.add_argument("--model_path", type=str, default=None,
                              help="the .keras model (default: RUN_DIR/model.keras)")
+        if name == "export":
+            _add_export_arguments(sub)
         if name in ("search", "inspect"):
             sub.add_class_arguments(InspectConfig, "inspect")
         subcommands.add_subcommand(name, sub, help=help_text)
         subparsers[name] = sub
     return parser, subparsers
+
+
+def _add_export_arguments(sub):
+    from typing import Literal, Optional
+
+    from jsonargparse.typing import PositiveInt
+
+    sub.add_argument("--model_path", type=str, default=os.path.join("runs", "search",
+                                                                  "best_model.keras"),
+                     help="the .keras model (default: the best model of `se-tune search`)")
+    sub.add_argument("--format", type=Literal["tf_saved_model", "onnx", "openvino", "litert"],
+                     default="tf_saved_model", help="the export format")
+    sub.add_argument("--quantize", type=Optional[Literal["int8"]], default=None,
+                     help="int8: LiteRT full-integer post-training quantization")
+    sub.add_argument("--fold_batch_norm", type=bool, default=False,
+                     help="fold each batch norm into its convolution before exporting")
+    sub.add_argument("--calibration_images", type=PositiveInt, default=256,
+                     help="training images the int8 converter calibrates on")
+    sub.add_argument("--latency_runs", type=PositiveInt, default=50,
+                     help="timed batch-1 calls in each runtime (the median is reported)")
 
 
 def parse(argv):
@@ -112,7 +136,8 @@ def backend_logs_hidden():
     TensorFlow's libraries log their start-up (oneDNN, CUDA drivers, absl's
     warning) straight to file descriptor 2, whatever TF_CPP_MIN_LOG_LEVEL says,
     so the descriptor points to a temporary file meanwhile. That text is shown
-    if loading fails, and always with SE_TUNE_BACKEND_LOGS=1.
+    if loading fails (but for the user's own bad input), and always with
+    SE_TUNE_BACKEND_LOGS=1.
     """
     if os.environ.get("SE_TUNE_BACKEND_LOGS") == "1":
         yield
@@ -123,6 +148,8 @@ def backend_logs_hidden():
         os.dup2(hidden.fileno(), 2)
         try:
             yield
+        except UsageError:
+            raise  # the user's input is the cause: one line, without the logs
         except BaseException:
             os.dup2(stderr, 2)
             hidden.seek(0)

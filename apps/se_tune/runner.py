@@ -16,9 +16,9 @@ SPLIT_FIELDS = ("name", "data_dir", "image_size", "num_classes", "num_samples",
 
 def run(command, cfg, parser, given=frozenset()):
     """Saves the resolved config and the run's metadata, loads the data and runs
-    `command` ("fit", "test", "search" or "inspect").
+    `command` ("fit", "test", "search", "inspect" or "export").
 
-    `test` and `inspect` split the data as the run that trained their model
+    `test`, `inspect` and `export` split the data as the run that trained their model
     did (its `config.yaml`), so that their test images are never training images.
 
     Args:
@@ -27,10 +27,18 @@ def run(command, cfg, parser, given=frozenset()):
         parser: the subcommand's parser, which dumps and instantiates `cfg`.
         given: the keys the user set (`data.val_fraction`, `seed`...).
     """
+    model = None
+    if command == "export":
+        # Bad input is refused before anything is written or loaded.
+        from se_tune.export import load_exportable_model
+        from se_tune.runtimes import check_format
+
+        check_format(cfg.format, cfg.quantize)
+        model = load_exportable_model(cfg.model_path)
     os.makedirs(cfg.run_dir, exist_ok=True)
     saved_as = "config.yaml"
     run_folder = None
-    if command in ("test", "inspect"):
+    if command in ("test", "inspect", "export"):
         saved_as = f"{command}_config.yaml"  # the training run's config.yaml stays
         run_folder = _training_run(cfg.model_path or os.path.join(cfg.run_dir, "model.keras"))
         if run_folder is not None:
@@ -45,8 +53,24 @@ def run(command, cfg, parser, given=frozenset()):
     splits = data.load_data(config.data, config.seed)
     if command == "inspect":
         inspect(config, splits, run_folder)
+    elif command == "export":
+        export(config, splits, model)
     else:
         {"fit": fit, "test": test, "search": search}[command](config, splits)
+
+
+def export(config, splits, model):
+    from se_tune.cli import backend_logs_hidden
+    from se_tune.export import export_and_report, format_report
+
+    # The converters (tf2onnx, TFLite, OpenVINO) log to the terminal as they go.
+    with backend_logs_hidden():
+        report = export_and_report(
+            model, splits, config.run_dir, config.format, config.quantize,
+            config.fold_batch_norm, config.calibration_images, config.latency_runs,
+            model_path=config.model_path)
+    print(format_report(report))
+    print(f"export: {report['file']} and export.json in {config.run_dir}")
 
 
 def _training_run(model_path):
