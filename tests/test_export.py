@@ -148,3 +148,103 @@ print(json.dumps(done))
             assert difference <= 1e-4 * max(1.0, scale), (format, difference)
     if missing:
         pytest.skip("; ".join(missing))
+
+
+# se-tune export
+
+
+@pytest.fixture(scope="module")
+def fitted_run(tmp_path_factory):
+    """A tiny SE model fitted by se-tune, in its run folder."""
+    pytest.importorskip("keras_tuner")
+    from app_helpers import TINY
+    from se_tune import cli
+
+    run_dir = tmp_path_factory.mktemp("fit")
+    assert cli.main(["fit", *TINY, "--train.epochs", "1", "--run_dir", str(run_dir)]) == 0
+    return run_dir
+
+
+@pytest.mark.parametrize("format", FORMATS)
+def test_export_command_writes_the_file_and_its_report(format, fitted_run, tmp_path, capsys):
+    from se_tune import cli
+
+    _require(format)
+    out = tmp_path / "export"
+    argv = ["export", "--model_path", str(fitted_run / "model.keras"), "--format", format,
+            "--latency_runs", "5", "--run_dir", str(out)]
+    assert cli.main(argv) == 0
+    report = json.loads((out / "export.json").read_text())
+    assert os.path.exists(runtimes.export_path(str(out), format)) and report["format"] == format
+    # The run's own split: 96 images, 20% of them test images.
+    assert report["test_images"] == 19
+    assert report["max_abs_difference"] < 1e-4 and report["same_class_fraction"] == 1.0
+    assert report["runtime_test_accuracy"] == report["keras_test_accuracy"]
+    assert report["keras_latency_ms"] > 0 and report["runtime_latency_ms"] > 0
+    printed = capsys.readouterr().out
+    assert "batch-1 latency (ms)" in printed and str(out / "export.json") not in printed
+    assert (out / "export_config.yaml").exists()
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="Keras exports LiteRT from TensorFlow")
+def test_int8_litert_loses_at_most_one_point_of_test_accuracy_on_digits(tmp_path):
+    pytest.importorskip("ai_edge_litert")
+    from ai_edge_litert.interpreter import Interpreter
+    from se_tune import cli
+
+    # The default run: a CIFAR SE-ResNet-20 on the digits (359 test images).
+    fit_dir, out = tmp_path / "fit", tmp_path / "export"
+    assert cli.main(["fit", "--train.verbose", "0", "--run_dir", str(fit_dir)]) == 0
+    assert cli.main(["export", "--model_path", str(fit_dir / "model.keras"), "--format",
+                     "litert", "--quantize", "int8", "--latency_runs", "5",
+                     "--run_dir", str(out)]) == 0
+    report = json.loads((out / "export.json").read_text())
+    assert report["test_images"] == 359
+    assert report["keras_test_accuracy"] >= 0.9  # a trained model, not chance (0.1)
+    assert report["keras_test_accuracy"] - report["runtime_test_accuracy"] <= 0.01
+    # Full integer: every tensor is int8 (or int32 biases) but the float input and
+    # output that the converter's first and last ops quantize and dequantize.
+    interpreter = Interpreter(model_path=report["file"])
+    ends = {interpreter.get_input_details()[0]["index"],
+            interpreter.get_output_details()[0]["index"]}
+    tensors = interpreter.get_tensor_details()
+    floats = {d["index"] for d in tensors if d["dtype"] == np.float32}
+    assert floats == ends
+    assert sum(d["dtype"] == np.int8 for d in tensors) > 100
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--model_path", "MISSING"], "model_path must be a saved .keras model. Received: '/"),
+    (["--model_path", "PLAIN"], "model_path must be a model with SE blocks (or ESE, ECA, "
+     "CBAM, Gather-Excite); this one has none. Received: '/"),
+    (["--format", "onnx", "--quantize", "int8"],
+     "quantize='int8' applies to format='litert' only. Received: quantize='int8' with "
+     "format='onnx'"),
+    (["--format", "coreml"], 'Parser key "format": Expected a typing.Literal['
+     "'tf_saved_model', 'onnx', 'openvino', 'litert']. Got value: coreml"),
+    (["--format", "onnx", "NO_RUNTIME"], "format='onnx' needs the Python package 'tf2onnx', "
+     "which is not installed (pip install \"keras-se[export]\"). Received: format='onnx'"),
+])
+def test_export_bad_input_is_one_line_and_exit_2(args, message, fitted_run, tmp_path,
+                                                  monkeypatch, capsys):
+    from se_tune import cli
+
+    plain = tmp_path / "plain.keras"
+    if "PLAIN" in args:
+        models.CifarSEResNet(depth=20, input_shape=(8, 8, 3), classes=3,
+                             se_ratio=None).save(plain)
+    if "NO_RUNTIME" in args:
+        args = [a for a in args if a != "NO_RUNTIME"]
+        monkeypatch.setitem(sys.modules, "onnxruntime", None)  # what a missing package raises
+        monkeypatch.setitem(sys.modules, "tf2onnx", None)
+    replace = {"MISSING": str(tmp_path / "none.keras"), "PLAIN": str(plain)}
+    args = [replace.get(a, a) for a in args]
+    if "--model_path" not in args:
+        args += ["--model_path", str(fitted_run / "model.keras")]
+    assert cli.main(["export", *args, "--run_dir", str(tmp_path / "out")]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("se-tune: error:") and message in err
+    assert captured.out == ""
+    assert not (tmp_path / "out").exists()  # refused before anything is written

@@ -174,9 +174,17 @@ def _openvino(path):
 
 
 def _litert(path):
-    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     interpreter = Interpreter(model_path=path)
+    try:
+        interpreter.allocate_tensors()
+    except RuntimeError:
+        # XNNPACK refuses to prepare some int8 models (seen with a calibration
+        # on very few images); LiteRT's built-in kernels run them.
+        interpreter = Interpreter(
+            model_path=path,
+            experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     source = interpreter.get_input_details()[0]["index"]
     target = interpreter.get_output_details()[0]["index"]
     shape = [None]
