@@ -30,6 +30,9 @@ TINY = [
 ]
 # A search trains each configuration once unless a test is about repeats.
 ONE_SEED = ["--search.repeats", "1"]
+# Steps run uncompiled: a tiny run's few steps cost less than compiling them, and
+# tests of what a search keeps or resumes do not depend on compilation.
+EAGER = ["--train.run_eagerly", "true"]
 
 
 def free_port():

@@ -23,7 +23,7 @@ FORMATS = [name for name, spec in runtimes.FORMATS.items() if BACKEND in spec.ba
 
 
 def _require(format):
-    for package in runtimes.FORMATS[format].packages:
+    for package in runtimes.FORMATS[format].packages[BACKEND]:
         pytest.importorskip(package)
 
 
@@ -222,7 +222,7 @@ def test_int8_litert_loses_at_most_one_point_of_test_accuracy_on_digits(tmp_path
      "format='onnx'"),
     (["--format", "coreml"], 'Parser key "format": Expected a typing.Literal['
      "'tf_saved_model', 'onnx', 'openvino', 'litert']. Got value: coreml"),
-    (["--format", "onnx", "NO_RUNTIME"], "format='onnx' needs the Python package 'tf2onnx', "
+    (["--format", "onnx", "NO_RUNTIME"], "format='onnx' needs the Python package 'onnxruntime', "
      "which is not installed (pip install \"keras-se[export]\"). Received: format='onnx'"),
 ])
 def test_export_bad_input_is_one_line_and_exit_2(args, message, fitted_run, tmp_path,
@@ -236,7 +236,6 @@ def test_export_bad_input_is_one_line_and_exit_2(args, message, fitted_run, tmp_
     if "NO_RUNTIME" in args:
         args = [a for a in args if a != "NO_RUNTIME"]
         monkeypatch.setitem(sys.modules, "onnxruntime", None)  # what a missing package raises
-        monkeypatch.setitem(sys.modules, "tf2onnx", None)
     replace = {"MISSING": str(tmp_path / "none.keras"), "PLAIN": str(plain)}
     args = [replace.get(a, a) for a in args]
     if "--model_path" not in args:

@@ -18,13 +18,13 @@ import pytest
 pytest.importorskip("keras_tuner")
 
 import kill_anywhere  # noqa: E402
-from app_helpers import ONE_SEED, TINY, free_port, out_of_memory_on_build, run_app, start_app  # noqa: E402
+from app_helpers import EAGER, ONE_SEED, TINY, free_port, out_of_memory_on_build, run_app, start_app  # noqa: E402
 from se_tune import cli  # noqa: E402
 
 
 
 def _search(run_dir, *extra):
-    return ["search", *TINY, *ONE_SEED, "--run_dir", str(run_dir), *extra]
+    return ["search", *TINY, *ONE_SEED, "--run_dir", str(run_dir), *EAGER, *extra]
 
 
 def _rows(run_dir):

@@ -59,6 +59,9 @@ class TrainConfig:
         label_smoothing: label smoothing of the cross-entropy.
         precision: auto (bf16 on a GPU that has it, else fp32), bf16, fp16, fp32.
         jit_compile: true, false or auto (Keras' choice).
+        run_eagerly: run each step eagerly, uncompiled (Keras' `compile`
+            argument): for debugging, and for tiny runs whose compilation
+            would cost more than their steps.
         verbose: 0 silent, 1 Keras' progress bars, 2 one line an epoch.
         distribution: none, mirrored (TensorFlow's MirroredStrategy over all
             local devices) or data_parallel (Keras' JAX DataParallel over all
@@ -76,6 +79,7 @@ class TrainConfig:
     label_smoothing: ClosedUnitInterval = 0.0
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
     jit_compile: Union[bool, Literal["auto"]] = "auto"
+    run_eagerly: bool = False
     verbose: Literal[0, 1, 2] = 2
     distribution: Literal["none", "mirrored", "data_parallel"] = "none"
 

@@ -21,22 +21,28 @@ class Format:
 
     Args:
         suffix: the exported file's suffix ("" for a SavedModel's folder).
-        packages: the Python packages its export and its runtime need.
-        backends: the Keras back ends that export it.
+        packages: for each Keras back end that exports the format, the Python
+            packages its export and its runtime need there.
         install: what installs those packages.
     """
 
     suffix: str
-    packages: tuple
-    backends: tuple
+    packages: dict
     install: str = 'pip install "keras-se[export]"'
+
+    @property
+    def backends(self):
+        return tuple(self.packages)
 
 
 FORMATS = {
-    "tf_saved_model": Format("", ("tensorflow",), ("tensorflow", "jax")),
-    "onnx": Format(".onnx", ("tf2onnx", "onnxruntime"), ("tensorflow", "jax")),
-    "openvino": Format(".xml", ("openvino",), ("tensorflow", "jax")),
-    "litert": Format(".tflite", ("ai_edge_litert",), ("tensorflow",)),
+    "tf_saved_model": Format("", {"tensorflow": ("tensorflow",), "jax": ("tensorflow",)}),
+    "onnx": Format(".onnx", {"tensorflow": ("tf2onnx", "onnxruntime"),
+                             "jax": ("jax2onnx", "onnxruntime")}),
+    # From JAX, Keras writes OpenVINO through jax2tf, whose XlaCallModule op
+    # OpenVINO does not convert (Keras 3.15, JAX 0.10, OpenVINO 2026.4).
+    "openvino": Format(".xml", {"tensorflow": ("openvino",)}),
+    "litert": Format(".tflite", {"tensorflow": ("ai_edge_litert",)}),
 }
 
 
@@ -64,7 +70,7 @@ def check_format(format, quantize=None):
         raise UsageError(
             f"format={format!r} is exported by Keras from the {' or '.join(spec.backends)} "
             f"back end (KERAS_BACKEND); this one is {backend}. Received: format={format!r}")
-    for package in spec.packages:
+    for package in spec.packages[backend]:
         try:
             importlib.import_module(package)
         except ImportError:

@@ -157,6 +157,7 @@ def compile_model(model, train, steps_per_epoch):
         loss=loss,
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
         jit_compile=train.jit_compile,
+        run_eagerly=train.run_eagerly,
     )
     return model
 
