@@ -20,6 +20,9 @@ from se_tune import runtimes
 BACKEND = keras.backend.backend()
 # The formats Keras exports from this back end (LiteRT: TensorFlow only).
 FORMATS = [name for name, spec in runtimes.FORMATS.items() if BACKEND in spec.backends]
+# keras-se exports (and se-tune export takes) what Keras exports from TensorFlow and JAX.
+APP_BACKENDS = pytest.mark.skipif(not FORMATS, reason="export is tested from TensorFlow and "
+                                  f"JAX; this is {BACKEND}")
 
 
 def _require(format):
@@ -78,6 +81,7 @@ def export_and_compare(model, format, directory, batch=3):
     return path
 
 
+@APP_BACKENDS
 @pytest.mark.parametrize("format", FORMATS)
 @pytest.mark.parametrize("name", list(MODELS))
 def test_every_kind_of_model_exports_and_runs_in_its_runtime(name, format, tmp_path):
@@ -120,6 +124,7 @@ def test_a_converted_timm_model_exports_and_runs_in_each_runtime(tmp_path):
     code = f"""
 import json, sys
 import numpy as np, keras
+import keras_se  # registers the layers for loading
 from se_tune import runtimes
 model = keras.saving.load_model({str(tmp_path / "converted.keras")!r}, safe_mode=True)
 x = np.load({str(tmp_path / "x.npy")!r})
@@ -165,6 +170,7 @@ def fitted_run(tmp_path_factory):
     return run_dir
 
 
+@APP_BACKENDS
 @pytest.mark.parametrize("format", FORMATS)
 def test_export_command_writes_the_file_and_its_report(format, fitted_run, tmp_path, capsys):
     from se_tune import cli
@@ -213,6 +219,7 @@ def test_int8_litert_loses_at_most_one_point_of_test_accuracy_on_digits(tmp_path
     assert sum(d["dtype"] == np.int8 for d in tensors) > 100
 
 
+@APP_BACKENDS
 @pytest.mark.parametrize("args,message", [
     (["--model_path", "MISSING"], "model_path must be a saved .keras model. Received: '/"),
     (["--model_path", "PLAIN"], "model_path must be a model with SE blocks (or ESE, ECA, "
