@@ -26,7 +26,8 @@ import common  # noqa: E402
 
 # label: (keras_se se_ratio, timm name); the plain model comes first, as the reference.
 MODELS = {"ResNet-50": (None, "resnet50"), "SE-ResNet-50": (16, "seresnet50")}
-KERAS_FORMATS = {"onnx": ".onnx", "openvino": ".xml", "litert": ".tflite", "litert_int8": ".tflite"}
+KERAS_FORMATS = {"onnx": ".onnx", "openvino": ".xml", "litert": ".tflite",
+                 "litert_int8": "_int8.tflite"}
 
 
 def _path(args, stack, label, suffix):
