@@ -9,7 +9,7 @@ import numpy as np
 import keras_se
 from se_tune import runtimes
 from se_tune.errors import UsageError
-from se_tune.latency import inference_latency_ms
+from se_tune.latency import inference_latency_ms, median_call_ms
 from se_tune.training import load_saved_model, write_json
 
 
@@ -81,6 +81,7 @@ def export_and_report(model, splits, run_dir, format, quantize=None, fold_batch_
     runtime_out = np.concatenate([predict(splits.x_test[i:i + batch])
                                   for i in range(0, len(splits.x_test), batch)])
     keras_classes, runtime_classes = keras_out.argmax(axis=1), runtime_out.argmax(axis=1)
+    image = np.ascontiguousarray(splits.x_test[:1], dtype="float32")
     report = {
         "model": model_path,
         "format": format,
@@ -94,36 +95,11 @@ def export_and_report(model, splits, run_dir, format, quantize=None, fold_batch_
         "keras_test_accuracy": float((keras_classes == splits.y_test).mean()),
         "runtime_test_accuracy": float((runtime_classes == splits.y_test).mean()),
         "keras_latency_ms": inference_latency_ms(model, splits.x_test, 1, runs=latency_runs),
-        "runtime_latency_ms": runtime_latency_ms(predict, splits.x_test, runs=latency_runs),
+        "runtime_latency_ms": median_call_ms(lambda: predict(image), runs=latency_runs),
         "backend": keras.backend.backend(),
     }
     write_json(os.path.join(run_dir, "export.json"), report)
     return report
-
-
-def runtime_latency_ms(predict, images, runs=50):
-    """The median time, in milliseconds, of `predict` on one image, after two
-    warm-up calls.
-
-    Args:
-        predict: what `runtimes.load_runtime` returns.
-        images: example inputs; the first one is timed.
-        runs: timed calls.
-
-    Example:
-
-    >>> runtime_latency_ms(runtimes.load_runtime("model.onnx", "onnx"), x_test)
-    0.21...
-    """
-    image = np.ascontiguousarray(images[:1], dtype="float32")
-    for _ in range(2):
-        predict(image)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        predict(image)
-        times.append(time.perf_counter() - start)
-    return 1000.0 * float(np.median(times))
 
 
 def format_report(report):

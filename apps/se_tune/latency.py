@@ -25,11 +25,28 @@ def inference_latency_ms(model, images, batch_size, runs=10):
     0.84...
     """
     batch = np.resize(images, (batch_size, *images.shape[1:])).astype(images.dtype)
-    for _ in range(2):
-        model.predict_on_batch(batch)
+    return median_call_ms(lambda: model.predict_on_batch(batch), runs)
+
+
+def median_call_ms(call, runs=10, warmup=2):
+    """The median time, in milliseconds, of `call()` over `runs` calls, after
+    `warmup` calls.
+
+    Args:
+        call: a function of no arguments that returns once its work is done.
+        runs: timed calls.
+        warmup: untimed calls first (compilation, caches).
+
+    Example:
+
+    >>> median_call_ms(lambda: predict(images[:1]), runs=50)
+    0.21...
+    """
+    for _ in range(warmup):
+        call()
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        model.predict_on_batch(batch)
+        call()
         times.append(time.perf_counter() - start)
     return 1000.0 * float(np.median(times))
