@@ -16,16 +16,14 @@ Needs the `export` and `convert` extras (runtimes; torch and timm), each stack i
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import common  # noqa: E402
+from cpu_latency import MODELS, keras_step, timed_pair, timm_latency  # noqa: E402
 
-# label: (keras_se se_ratio, timm name); the plain model comes first, as the reference.
-MODELS = {"ResNet-50": (None, "resnet50"), "SE-ResNet-50": (16, "seresnet50")}
 KERAS_FORMATS = {"onnx": ".onnx", "openvino": ".xml", "litert": ".tflite",
                  "litert_int8": "_int8.tflite"}
 
@@ -119,49 +117,21 @@ def time_runtime(args):
         if args.runtime == "litert":
             path = _path(args, args.stack, label, label_suffix + suffix)
         steps.append(_runtime_step(path, args.runtime, args.precision, image))
-    return _timed_pair(steps, args)
+    return timed_pair(steps, args)
 
 
 def time_keras_xla(args):
     os.environ["KERAS_BACKEND"] = "tensorflow"
     import numpy as np
-    import tensorflow as tf
 
     import keras_se
 
     size = (args.image_size, args.image_size, 3)
-    x = tf.constant(np.random.default_rng(1).normal(size=(1, *size)).astype("float32"))
-    steps = []
-    for ratio, _ in MODELS.values():
-        model = keras_se.models.SEResNet50(weights=None, input_shape=size, se_ratio=ratio)
-        predict = tf.function(lambda t, model=model: model(t, training=False), jit_compile=True)
-        steps.append(lambda predict=predict: predict(x).numpy())
-    return _timed_pair(steps, args)
-
-
-def time_timm_eager(args):
-    import timm
-    import torch
-
-    x = torch.randn(1, 3, args.image_size, args.image_size).to(memory_format=torch.channels_last)
-    steps = []
-    for _, name in MODELS.values():
-        model = timm.create_model(name, pretrained=False).eval().to(
-            memory_format=torch.channels_last)
-
-        def step(model=model):
-            with torch.inference_mode():
-                model(x)
-
-        steps.append(step)
-    return _timed_pair(steps, args)
-
-
-def _timed_pair(steps, args):
-    plain, se = common.interleaved_times(steps, args.warmup, args.repeats)
-    return {"ResNet-50": 1000 * statistics.median(plain),
-            "SE-ResNet-50": 1000 * statistics.median(se),
-            "overhead": common.paired_ratio(se, plain)}
+    x = np.random.default_rng(1).normal(size=(1, *size)).astype("float32")
+    steps = [keras_step(keras_se.models.SEResNet50(weights=None, input_shape=size,
+                                                   se_ratio=ratio), x, "tensorflow")
+             for ratio, _ in MODELS.values()]
+    return timed_pair(steps, args)
 
 
 def _has_bf16():
@@ -193,9 +163,10 @@ def main():
     parser.add_argument("--stack", help=argparse.SUPPRESS)
     parser.add_argument("--runtime", help=argparse.SUPPRESS)
     parser.add_argument("--precision", help=argparse.SUPPRESS)
+    parser.set_defaults(batch_size=1)  # cpu_latency's timm contestant reads it
     children = {"export_keras": export_keras, "export_timm": export_timm,
                 "runtime": time_runtime, "keras_xla": time_keras_xla,
-                "timm_eager": time_timm_eager}
+                "timm_eager": timm_latency}
     common.add_child_arguments(parser, "runtime_latency", children)
     args = parser.parse_args()
     if common.serve_child(args, children):

@@ -28,7 +28,7 @@ def load_exportable_model(model_path):
     >>> model = load_exportable_model("runs/search/best_model.keras")
     """
     model = load_saved_model(model_path)
-    if not any(_attention_layers(model)):
+    if not keras_se.utils.se_layers(model):
         raise UsageError("model_path must be a model with SE blocks (or ESE, ECA, CBAM, "
                          f"Gather-Excite); this one has none. Received: {model_path!r}")
     return model
@@ -63,7 +63,6 @@ def export_and_report(model, splits, run_dir, format, quantize=None, fold_batch_
     >>> report["max_abs_difference"] < 1e-4
     True
     """
-    runtimes.check_format(format, quantize)
     expected = tuple(model.input_shape[1:])
     if expected != splits.input_shape:
         raise UsageError(f"the model expects inputs of shape {expected}, the data has "
@@ -123,10 +122,3 @@ def format_report(report):
                  "test images")
     return "\n".join(lines)
 
-
-def _attention_layers(model):
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from _attention_layers(layer)
-        elif isinstance(layer, (keras_se.SqueezeExcite, keras_se.layers.AttentionLayer)):
-            yield layer

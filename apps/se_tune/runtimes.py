@@ -22,13 +22,12 @@ class Format:
     Args:
         suffix: the exported file's suffix ("" for a SavedModel's folder).
         packages: for each Keras back end that exports the format, the Python
-            packages its export and its runtime need there.
-        install: what installs those packages.
+            packages its export and its runtime need there (all in the
+            `export` extra).
     """
 
     suffix: str
     packages: dict
-    install: str = 'pip install "keras-se[export]"'
 
     @property
     def backends(self):
@@ -76,7 +75,8 @@ def check_format(format, quantize=None):
         except ImportError:
             raise UsageError(
                 f"format={format!r} needs the Python package {package!r}, which is not "
-                f"installed ({spec.install}). Received: format={format!r}") from None
+                'installed (pip install "keras-se[export]"). Received: '
+                f"format={format!r}") from None
     if quantize is not None and (quantize != "int8" or format != "litert"):
         raise UsageError(f"quantize='int8' applies to format='litert' only. Received: "
                          f"quantize={quantize!r} with format={format!r}")
