@@ -4,9 +4,9 @@ import keras
 import numpy as np
 
 from keras_se._graph import as_functional, called_once, is_graph_model, rebuild
-from keras_se.layers import (
-    EffectiveSqueezeExcite, ScaledResidual, SqueezeExcite, get_attention)
+from keras_se.layers import ScaledResidual, get_attention
 from keras_se.layers.attention import attention_name, layer_arguments, validate_attention
+from keras_se.layers.attention_types import DEFAULT_ATTENTION, REGISTRY
 
 # With identity_init every gate starts here (sigmoid(9.9), for instance).
 IDENTITY_GATE = 0.99995
@@ -21,16 +21,8 @@ def _is_residual_add(layer, once):
             and len(layer.input) == 2)
 
 
-def retrofit(
-    model,
-    se_ratio=16,
-    where="auto",
-    identity_init=False,
-    se_kwargs=None,
-    name=None,
-    allow_none=False,
-    attention="se",
-):
+def retrofit(model, se_ratio=16, where="auto", identity_init=False, se_kwargs=None, name=None,
+             allow_none=False, attention=DEFAULT_ATTENTION):
     """A new functional model with SE (or other attention) blocks inserted into `model`.
 
     With `where="auto"`, SE goes on the residual branch just before each
@@ -165,8 +157,7 @@ def retrofit(
             new.get_layer(layer.name).set_weights(layer.get_weights())
     if identity_init:
         for se in inserted:
-            kernel, bias = ((se.expand_kernel, se.expand_bias) if isinstance(se, SqueezeExcite)
-                            else (se.kernel, se.bias))
+            kernel, bias = se.identity_weights()
             kernel.assign(np.zeros(kernel.shape, "float32"))
             bias.assign(np.full(bias.shape, identity_bias, "float32"))
     return new
@@ -175,7 +166,7 @@ def retrofit(
 def _identity_bias(attention, se_kwargs):
     """The bias of the last FC layer at which the blocks' gate gives
     `IDENTITY_GATE`: with a zero kernel, every gate then starts there."""
-    if attention not in ("se", "ese"):
+    if not (isinstance(attention, str) and REGISTRY[attention].identity_start):
         raise ValueError(
             "identity_init starts the gates of SE and ESE blocks at 1; the other types "
             "have no bias that does (ECA has none, CBAM's and GE's gates are not only "
@@ -185,8 +176,7 @@ def _identity_bias(attention, se_kwargs):
             "identity_init sets the SE blocks' expand bias; without biases every gate "
             "starts at gate(0). Received: se_kwargs={'use_bias': False, ...}"
         )
-    probe = (SqueezeExcite(**{**se_kwargs, "ratio": 1}) if attention == "se"
-             else EffectiveSqueezeExcite(**se_kwargs))
+    probe = get_attention(attention, **layer_arguments(attention, 1, se_kwargs))
 
     def gate(x):
         value = probe.gate(keras.ops.convert_to_tensor(np.array([x], "float32")))

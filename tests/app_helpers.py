@@ -104,7 +104,7 @@ class _Faults:
 
     def install(self, patch=setattr):
         """Patches the points of the plan (with `patch(owner, name, value)`)."""
-        from se_tune import checkpoint, oracles, training
+        from se_tune import files, oracles, training
 
         on_batch_end = training.FailOnNaN.on_train_batch_end
         build = training.build_model
@@ -115,7 +115,7 @@ class _Faults:
             return on_batch_end(callback, batch, logs)
 
         def checkpoint_open(path, mode="r", *args, **kwargs):
-            # se_tune.checkpoint's own `open`: the writer of an epoch's commit file
+            # se_tune.files' own `open`: the writer of an epoch's commit file
             # dies halfway through its text, whichever file it writes it to.
             handle = open(path, mode, *args, **kwargs)
             if "w" in mode and os.path.basename(path).startswith("checkpoint.json") and \
@@ -136,7 +136,7 @@ class _Faults:
             return build(*args, **kwargs)
 
         patches = {"train_batch": (training.FailOnNaN, "on_train_batch_end", on_train_batch_end),
-                   "checkpoint_write": (checkpoint, "open", checkpoint_open),
+                   "checkpoint_write": (files, "open", checkpoint_open),
                    "oracle_save": (oracles.ResumableOracle, "save", save_or_die),
                    "oom": (training, "build_model", build_model)}
         for point in self.plan:

@@ -86,22 +86,34 @@ def run_watched(argv, run_dir, kill_at_change=None, kill_after=None):
 
 def kill_and_resume(run_dir, tuner, kills, seed, clean_changes, clean_seconds, log=print):
     """Kills a search `kills` times (alternately at a random change and at a random
-    delay), then lets it finish; returns the last run's exit status and stderr."""
+    delay), then lets it finish; returns the last run's exit status and stderr,
+    and how many kills landed (ended a run with SIGKILL).
+
+    Each kill is drawn within what the search still has to do, so that it lands
+    before the search ends: a run makes no more progress than the changes it made
+    (or the seconds it ran) before its kill, so at least the uninterrupted run's
+    total minus those of the killed runs is left. Half of that is the range,
+    since the folder's polling can merge changes.
+    """
     rng = random.Random(seed)
     argv = search_argv(run_dir, tuner)
+    changes_left, seconds_left, landed = clean_changes, clean_seconds, 0
     for n in range(kills):
         if n % 2 == 0:
-            at = rng.randint(1, max(1, clean_changes))
-            code, _, seconds, err = run_watched(argv, run_dir, kill_at_change=at)
+            at = rng.randint(1, max(1, changes_left // 2))
+            code, changes, seconds, err = run_watched(argv, run_dir, kill_at_change=at)
             log(f"kill {n + 1}: at change {at}, after {seconds:.1f} s, exit {code}")
         else:
-            delay = rng.uniform(0.5, clean_seconds)
-            code, _, seconds, err = run_watched(argv, run_dir, kill_after=delay)
+            delay = rng.uniform(0.5, max(0.5, seconds_left / 2))
+            code, changes, seconds, err = run_watched(argv, run_dir, kill_after=delay)
             log(f"kill {n + 1}: after {delay:.1f} s, exit {code}")
-        if code not in (-signal.SIGKILL, 0):
-            return code, err
+        changes_left -= changes
+        seconds_left -= seconds
+        if code != -signal.SIGKILL:
+            return code, err, landed
+        landed += 1
     code, _, _, err = run_watched(argv, run_dir)
-    return code, err
+    return code, err, landed
 
 
 def main(argv=None):
@@ -119,10 +131,11 @@ def main(argv=None):
         raise SystemExit(f"the uninterrupted search failed: {err[-2000:]}")
     print(f"uninterrupted: {seconds:.1f} s, {changes} changes seen in the run folder")
     killed_dir = os.path.join(args.dir, f"{args.tuner}_killed_{args.seed}")
-    code, err = kill_and_resume(killed_dir, args.tuner, args.kills, args.seed, changes, seconds)
-    same = code == 0 and table(killed_dir) == table(clean_dir)
-    print(f"resumed: exit {code}; table {'equal to' if same else 'DIFFERENT from'} the "
-          "uninterrupted run's")
+    code, err, landed = kill_and_resume(killed_dir, args.tuner, args.kills, args.seed, changes,
+                                        seconds)
+    same = code == 0 and landed == args.kills and table(killed_dir) == table(clean_dir)
+    print(f"{landed} of {args.kills} kills landed; resumed: exit {code}; table "
+          f"{'equal to' if same else 'DIFFERENT from'} the uninterrupted run's")
     if not same:
         print(err[-3000:])
     return 0 if same else 1

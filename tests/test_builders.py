@@ -279,7 +279,7 @@ def test_every_attention_type_in_a_resnet_d(attention, tmp_path):
     found = [layer.name for layer in model.layers
              if type(layer).__name__ == ATTENTION_LAYERS.get(attention)]
     assert found == ([f"{b}_{attention}" for b in blocks] if attention else [])
-    assert model.name == f"{attention}_resnet18d" if attention else "resnet18d"
+    assert model.name == (f"{attention}_resnet18d" if attention else "resnet18d")
     # ResNet-D: the deep stem, and shortcuts that average before projecting.
     assert model.get_layer("conv1_1_conv").strides == (2, 2)
     assert model.get_layer("conv3_block1_0_pool").pool_size == (2, 2)

@@ -295,7 +295,7 @@ def _chief_tuner(run_dir, alive):
     """A keras-tuner tuner whose oracle a test drives as the chief's workers would."""
     import keras_tuner as kt
     from se_tune import oracles
-    from se_tune.search import SearchSpace
+    from se_tune.search_space import SearchSpace
 
     class NoTraining(kt.Tuner):
         def run_trial(self, trial, *args, **kwargs):
@@ -392,10 +392,10 @@ def test_multi_device_training_on_two_virtual_cpus(tmp_path):
 
 
 def _write_many(path):
-    from se_tune import training
+    from se_tune import files
 
     for i in range(200):
-        training.write_json(path, {"writer": os.getpid(), "i": i})
+        files.write_json(path, {"writer": os.getpid(), "i": i})
 
 
 def test_processes_writing_one_file_at_once_do_not_collide(tmp_path):
@@ -416,7 +416,7 @@ def test_processes_writing_one_file_at_once_do_not_collide(tmp_path):
 
 def test_missing_configurations_of_each_tuner():
     from se_tune.config import SearchConfig
-    from se_tune.search import missing_configurations
+    from se_tune.trial_results import missing_configurations
 
     space = {"se_ratio": [4, None], "gate": ["sigmoid", "hard_sigmoid"]}
     rows = [{"status": "COMPLETED", "se_ratio": 4, "gate": "sigmoid"},
@@ -460,9 +460,10 @@ def test_a_search_killed_anywhere_resumes_to_the_same_table(tuner, seed, tmp_pat
         kill_anywhere.search_argv(clean, tuner), clean)
     assert code == 0, err[-2000:]
     killed = tmp_path / "killed"
-    code, err = kill_anywhere.kill_and_resume(killed, tuner, 4, seed, changes, seconds,
-                                              log=lambda line: None)
+    code, err, landed = kill_anywhere.kill_and_resume(killed, tuner, 4, seed, changes, seconds,
+                                                      log=lambda line: None)
     assert code == 0, err[-2000:]
+    assert landed == 4  # every planned kill ended a run with SIGKILL
     assert kill_anywhere.table(killed) == kill_anywhere.table(clean)
 
 
@@ -476,9 +477,9 @@ def test_kills_between_keras_tuner_writes_lose_no_trial(tmp_path):
     clean = run_app(_search(tmp_path / "clean", *space))
     assert clean.returncode == 0, clean.stderr[-2000:]
     argv = _search(tmp_path / "killed", *space)
-    for n in (4, 3, 2, 5):
+    for n in (4, 3, 2, 5):  # each planned kill must land: the run ends with SIGKILL
         killed = run_app(argv, faults=f"oracle_save:{n}")
-        assert killed.returncode in (0, -signal.SIGKILL), killed.stderr[-2000:]
+        assert killed.returncode == -signal.SIGKILL, (n, killed.stderr[-2000:])
     resumed = run_app(argv)
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
     assert _rows(tmp_path / "killed") == _rows(tmp_path / "clean")

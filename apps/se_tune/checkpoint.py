@@ -5,17 +5,7 @@ import os
 
 import keras
 
-
-def atomic_write_text(path, text):
-    """Writes `text` to `path` so that a reader (or a resumed run) never sees half a file."""
-    # The temporary name is private to this process: the chief and the workers
-    # of a search write the same files at once.
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+from se_tune.files import atomic_write_text
 
 
 class EpochCheckpoint(keras.callbacks.Callback):

@@ -7,6 +7,7 @@ from typing import Any, Literal, Optional, Union
 from jsonargparse.typing import (
     ClosedUnitInterval, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt)
 
+from se_tune.attention_registry import ATTENTION_NAMES, DEFAULT_ATTENTION
 from se_tune.data import DataConfig
 
 __all__ = ["DataConfig", "ModelConfig", "TrainConfig", "SearchConfig", "InspectConfig",
@@ -37,7 +38,7 @@ class ModelConfig:
     se_integration: str = "standard"
     se_stages: Optional[list[int]] = None
     se_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
-    attention: Optional[Literal["se", "ese", "eca", "cbam", "ge"]] = "se"
+    attention: Optional[Literal[ATTENTION_NAMES]] = DEFAULT_ATTENTION
     kwargs: Optional[dict[str, Any]] = None
 
 

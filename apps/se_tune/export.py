@@ -10,7 +10,7 @@ import keras_se
 from se_tune import runtimes
 from se_tune.errors import UsageError
 from se_tune.latency import inference_latency_ms, median_call_ms
-from se_tune.training import load_saved_model, write_json
+from se_tune.files import load_saved_model, write_json
 
 
 def load_exportable_model(model_path):

@@ -8,7 +8,7 @@ import numpy as np
 import keras_se
 from se_tune.errors import UsageError
 from se_tune.plotting import new_figure
-from se_tune.training import load_saved_model
+from se_tune.files import load_saved_model
 
 
 def class_gate_means(model, x, y, classes, images_per_class):

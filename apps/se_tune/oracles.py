@@ -21,12 +21,50 @@ import json
 
 import keras_tuner as kt
 
-from se_tune.checkpoint import atomic_write_text
+from se_tune.files import atomic_write_text
 
 RUNNING = kt.engine.trial.TrialStatus.RUNNING
 IDLE = kt.engine.trial.TrialStatus.IDLE
 STOPPED = kt.engine.trial.TrialStatus.STOPPED
 ENDED = (kt.engine.trial.TrialStatus.COMPLETED, kt.engine.trial.TrialStatus.FAILED)
+
+# keras-tuner's contract with these oracles (keras-tuner 1.4.8, pinned below 1.5):
+# the parts of its oracle state (`Oracle.get_state()`) and the oracle attributes
+# they read or write, with their types.
+ORACLE_STATE = {"ongoing_trials": dict, "retry_queue": list, "start_order": list,
+                "end_order": list, "display": dict}
+DISPLAY_STATE = {"search_start": (str, type(None)), "trial_start": dict, "trial_number": dict}
+ORACLE_ATTRIBUTES = {"trials": dict, "end_order": list, "ongoing_trials": dict,
+                     "tuner_ids": set}
+
+
+def contract_breaches(state, oracle):
+    """What keras-tuner no longer provides of the state and attributes these
+    oracles rely on: one line per missing key or wrong type, none when the
+    contract holds.
+
+    Args:
+        state: an oracle's `get_state()`.
+        oracle: the oracle.
+
+    Example:
+
+    >>> contract_breaches(oracle.get_state(), oracle)
+    []
+    """
+    breaches = []
+    for where, found, expected in (("state", state, ORACLE_STATE),
+                                   ("state['display']", state.get("display", {}),
+                                    DISPLAY_STATE)):
+        for key, kind in expected.items():
+            if key not in found:
+                breaches.append(f"{where} has no {key!r}")
+            elif not isinstance(found[key], kind):
+                breaches.append(f"{where}[{key!r}] is a {type(found[key]).__name__}")
+    for name, kind in ORACLE_ATTRIBUTES.items():
+        if not isinstance(getattr(oracle, name, None), kind):
+            breaches.append(f"the oracle's {name} is not a {kind.__name__}")
+    return breaches
 
 
 class ResumableOracle:

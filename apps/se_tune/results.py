@@ -11,7 +11,7 @@ import io
 import json
 import os
 
-from se_tune import checkpoint
+from se_tune.files import atomic_write_text
 from se_tune.plotting import new_figure
 from se_tune.statistics import mean_interval, paired_difference, verdict
 
@@ -30,7 +30,7 @@ def write_results(rows, run_dir, space_keys):
             for row in rows for run in row.get("runs", [])]
     _write_csv(os.path.join(run_dir, "runs.csv"), ["trial", *space_keys, *RUN_COLUMNS], runs)
     table = _markdown(columns, rows)
-    checkpoint.atomic_write_text(os.path.join(run_dir, "results.md"), table)
+    atomic_write_text(os.path.join(run_dir, "results.md"), table)
     return table
 
 
@@ -40,7 +40,7 @@ def _write_csv(path, columns, rows):
     writer.writeheader()
     for row in rows:
         writer.writerow({c: _csv_value(row.get(c)) for c in columns})
-    checkpoint.atomic_write_text(path, text.getvalue())
+    atomic_write_text(path, text.getvalue())
 
 
 def _markdown(columns, rows):
@@ -207,7 +207,7 @@ def write_frontier(rows, run_dir, space_keys):
                      f"{lat.sd:.3f} | {_cell('params', p['params'])} | "
                      f"{_cell('macs', p['macs'])} | {'yes' if p['pareto'] else ''} |")
     table = "\n".join(lines) + "\n"
-    checkpoint.atomic_write_text(os.path.join(run_dir, "pareto.md"), table)
+    atomic_write_text(os.path.join(run_dir, "pareto.md"), table)
     if points:
         _plot_frontier(points, os.path.join(run_dir, "accuracy_vs_latency.png"))
     return table

@@ -5,7 +5,7 @@ import sys
 
 import keras
 
-from se_tune import data, training
+from se_tune import data, files, training
 from se_tune.errors import ChiefFailure, SearchIncomplete, SearchStopped, UsageError
 
 
@@ -48,8 +48,8 @@ def run(command, cfg, parser, given=frozenset()):
     config = parser.instantiate_classes(cfg)
     if command == "search" and config.fresh:
         config.search.fresh = True
-    training.write_json(os.path.join(cfg.run_dir, saved_as.replace("config.yaml", "run.json")),
-                        training.run_metadata(cfg, config.seed))
+    files.write_json(os.path.join(cfg.run_dir, saved_as.replace("config.yaml", "run.json")),
+                        files.run_metadata(cfg, config.seed))
     splits = data.load_data(config.data, config.seed)
     if command == "inspect":
         inspect(config, splits, run_folder)
@@ -60,7 +60,7 @@ def run(command, cfg, parser, given=frozenset()):
 
 
 def export(config, splits, model):
-    from se_tune.cli import backend_logs_hidden
+    from se_tune.process import backend_logs_hidden
     from se_tune.export import export_and_report, format_report
 
     # The converters (tf2onnx, TFLite, OpenVINO) log to the terminal as they go.
@@ -114,7 +114,7 @@ def fit(config, splits):
         logdir=os.path.join(config.run_dir, "tb"), seed=config.seed,
     )
     model.save(os.path.join(config.run_dir, "model.keras"))
-    training.write_json(os.path.join(config.run_dir, "summary.json"), summary)
+    files.write_json(os.path.join(config.run_dir, "summary.json"), summary)
     print(
         f"fit: best val_accuracy {summary['best_val_accuracy']:.4f}, "
         f"{summary['images_per_second']:.0f} images/s, model saved to "
@@ -124,7 +124,7 @@ def fit(config, splits):
 
 def test(config, splits):
     path = config.model_path or os.path.join(config.run_dir, "model.keras")
-    model = training.load_saved_model(path)
+    model = files.load_saved_model(path)
     expected = tuple(model.input_shape[1:])
     if expected != splits.input_shape:
         raise UsageError(
@@ -133,7 +133,7 @@ def test(config, splits):
         )
     logits = model.predict(splits.x_test, batch_size=config.data.batch_size, verbose=0)
     accuracy = float((logits.argmax(axis=1) == splits.y_test).mean())
-    training.write_json(os.path.join(config.run_dir, "test.json"),
+    files.write_json(os.path.join(config.run_dir, "test.json"),
                         {"test_accuracy": accuracy, "model": path,
                          "test_images": len(splits.y_test)})
     print(f"test: accuracy {accuracy:.4f} on {len(splits.y_test)} images")
@@ -168,7 +168,7 @@ def _inspect_best_se_model(config, rows, splits):
     import keras_se
     from se_tune.inspect_gates import format_table, inspect_model
 
-    from se_tune.search import best_run_model
+    from se_tune.trial_results import best_run_model
 
     completed = sorted((r for r in rows if r["best_val_accuracy"] is not None and r["runs"]),
                        key=lambda r: r["best_val_accuracy"], reverse=True)

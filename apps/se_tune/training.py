@@ -1,19 +1,14 @@
 """Model, optimizer and training loop of one run (or one search trial)."""
 
 import contextlib
-import dataclasses
-import json
 import math
-import os
-import platform
-import sys
 import time
 
 import keras
 import numpy as np
 
 import keras_se
-from se_tune.checkpoint import EpochCheckpoint, atomic_write_text
+from se_tune.checkpoint import EpochCheckpoint
 from se_tune.data import EpochBatches, as_dataset
 from se_tune.errors import TrialFailure, UsageError
 from se_tune.schedules import LinearWarmup
@@ -42,32 +37,6 @@ def resolve_precision(precision):
     if precision == "auto":
         return "bf16" if gpu_available() else "fp32"
     return precision
-
-
-def load_saved_model(path):
-    """The `.keras` model a user named with `model_path`.
-
-    Args:
-        path: the model file.
-
-    Returns:
-        The model, loaded in safe mode.
-
-    Raises:
-        UsageError: naming `model_path` and the path, when the file is missing
-            or is not a Keras model.
-
-    Example:
-
-    >>> model = load_saved_model("runs/fit/model.keras")
-    """
-    if not os.path.isfile(path):
-        raise UsageError(f"model_path must be a saved .keras model. Received: {path!r}")
-    try:
-        return keras.saving.load_model(path, safe_mode=True)
-    except Exception as error:  # ValueError, zipfile.BadZipFile, OSError...: all the user's file
-        raise UsageError(f"model_path must be a saved .keras model; Keras cannot load this "
-                         f"file ({type(error).__name__}). Received: {path!r}") from None
 
 
 # The builder arguments of a model whose `model.kwargs` is null: the CIFAR
@@ -370,30 +339,3 @@ def train_model(model_config, train, data_config, splits, logdir, seed, hparams=
     return model, history, summary
 
 
-def run_metadata(config_dict, seed):
-    """The seed and the versions, saved next to the logs."""
-    import jsonargparse
-
-    versions = {"python": sys.version.split()[0], "keras": keras.__version__,
-                "keras_se": keras_se.__version__, "backend": keras.config.backend(),
-                "jsonargparse": jsonargparse.__version__, "platform": platform.platform()}
-    try:
-        import keras_tuner
-
-        versions["keras_tuner"] = keras_tuner.__version__
-    except ImportError:
-        pass
-    return {"seed": seed, "versions": versions}
-
-
-def write_json(path, data):
-    """Writes JSON atomically: a reader never sees half a file."""
-    atomic_write_text(path, json.dumps(data, indent=2, default=_json_default))
-
-
-def _json_default(value):
-    if dataclasses.is_dataclass(value):
-        return dataclasses.asdict(value)
-    if isinstance(value, np.generic):
-        return value.item()
-    return str(value)

@@ -6,16 +6,11 @@ import keras
 import numpy as np
 
 from keras_se.layers import eca_kernel_size, se_units
+from keras_se.layers.attention_types import DEFAULT_ATTENTION, timm_attention
 from keras_se.models import resnet
 
-_DEPTHS = {
-    ("basic", (2, 2, 2, 2)): 18,
-    ("basic", (3, 4, 6, 3)): 34,
-    ("bottleneck", (2, 2, 2, 2)): 26,
-    ("bottleneck", (3, 4, 6, 3)): 50,
-    ("bottleneck", (3, 4, 23, 3)): 101,
-    ("bottleneck", (3, 8, 36, 3)): 152,
-}
+# (unit kind, units per stage) -> depth: the builders' layouts, inverted.
+_DEPTHS = {layout: depth for depth, layout in resnet.RESNET_LAYOUTS.items()}
 
 #: timm's ImageNet normalization, for a module without a `pretrained_cfg`.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -153,32 +148,33 @@ def _attention_arguments(stages, legacy):
     modules = [(stage_number, _attention_of(block)) for stage_number, block in blocks]
     kinds = {type(m).__name__ for _, m in modules}
     if kinds == {"NoneType"}:
-        return "se", None, None
+        return DEFAULT_ATTENTION, None, None
     if len(kinds) != 1:
         raise ValueError(f"from_timm needs one attention type in every block. Received: {kinds}")
     kind = kinds.pop()
     sample = modules[0][1]
+    attention = timm_attention(kind)
     if kind == "SEModule":
         widths = [(m.fc1.in_channels, m.fc1.out_channels) for _, m in modules]
-        return ("se",) + _ratio_for(widths, modules, {"divisor": 1 if legacy else 8})
+        return (attention,) + _ratio_for(widths, modules, {"divisor": 1 if legacy else 8})
     if kind == "EffectiveSEModule":
         gate = _GATES.get(type(sample.gate).__name__)
         if gate is None:
             raise ValueError(f"from_timm: unsupported ESE gate. Received: {sample.gate}")
-        return "ese", 16, {"gate": gate, "squeeze": "avgmax" if sample.add_maxpool else "avg"}
+        return attention, 16, {"gate": gate, "squeeze": "avgmax" if sample.add_maxpool else "avg"}
     if kind == "EcaModule":
         if sample.conv2 is not None or any(
                 m.conv.kernel_size[0] != eca_kernel_size(_channels(b))
                 for (_, m), (_, b) in zip(modules, blocks)):
             raise ValueError("from_timm supports ECA without its MLP and with ECA-Net's kernel "
                              f"sizes. Received: {sample}")
-        return "eca", 16, None
+        return attention, 16, None
     if kind == "CbamModule":
         widths = [(m.channel.fc1.in_channels, m.channel.fc1.out_channels) for _, m in modules]
         ratio, kwargs = _ratio_for(widths, modules, {"divisor": 1})
         kwargs.update(use_bias=sample.channel.fc1.bias is not None,
                       spatial_kernel_size=sample.spatial.conv.conv.kernel_size[0])
-        return "cbam", ratio, kwargs
+        return attention, ratio, kwargs
     if kind == "GatherExcite":
         if sample.add_maxpool:
             raise ValueError(f"from_timm: unsupported GatherExcite add_maxpool. Received: {sample}")
@@ -186,10 +182,10 @@ def _attention_arguments(stages, legacy):
         kwargs = {"extent": sample.extent, "extra_params": sample.gather is not None,
                   "use_mlp": use_mlp}
         if not use_mlp:
-            return "ge", 16, kwargs
+            return attention, 16, kwargs
         widths = [(m.mlp.fc1.in_channels, m.mlp.fc1.out_channels) for _, m in modules]
         ratio, extra = _ratio_for(widths, modules, {"divisor": 1})
-        return "ge", ratio, {**kwargs, **extra}
+        return attention, ratio, {**kwargs, **extra}
     raise ValueError(
         "from_timm supports timm's SE, ESE, ECA, CBAM and GatherExcite blocks. "
         f"Received: a block with {kind}")

@@ -1,34 +1,30 @@
-"""The attention registry: one string picks SE or one of its successors."""
+"""`get_attention`: one string picks SE or one of its successors."""
 
+from keras_se.layers.attention_types import CALLABLE_SUFFIX, REGISTRY
 from keras_se.layers.cbam import CBAM
 from keras_se.layers.effective_squeeze_excite import EffectiveSqueezeExcite
 from keras_se.layers.efficient_channel_attention import EfficientChannelAttention
 from keras_se.layers.gather_excite import GatherExcite
 from keras_se.layers.squeeze_excite import SqueezeExcite
 
-#: Attention type -> layer class, as timm's `create_attn` names them.
-ATTENTION_TYPES = {
-    "se": SqueezeExcite,
-    "ese": EffectiveSqueezeExcite,
-    "eca": EfficientChannelAttention,
-    "cbam": CBAM,
-    "ge": GatherExcite,
-}
+_CLASSES = {cls.__name__: cls for cls in (
+    SqueezeExcite, EffectiveSqueezeExcite, EfficientChannelAttention, CBAM, GatherExcite)}
 
-#: The types whose layer takes a reduction ratio (`ratio`).
-RATIO_TYPES = ("se", "cbam", "ge")
+#: Attention type -> layer class (the registry, `keras_se.layers.attention_types`,
+#: names both).
+ATTENTION_TYPES = {name: _CLASSES[t.layer] for name, t in REGISTRY.items()}
 
 
 def attention_name(attention):
     """What layer names end with for `attention`: its type, or `attn` for a
     callable (`conv3_block2_eca`, `conv3_block2_attn`)."""
-    return attention if isinstance(attention, str) else "attn"
+    return attention if isinstance(attention, str) else CALLABLE_SUFFIX
 
 
 def layer_arguments(attention, ratio, kwargs):
     """`kwargs` with `ratio` added for the types that take one."""
     kwargs = dict(kwargs or {})
-    if attention in RATIO_TYPES:
+    if isinstance(attention, str) and REGISTRY[attention].takes_ratio:
         kwargs["ratio"] = ratio
     return kwargs
 

@@ -1,12 +1,13 @@
 """CBAM: channel attention on average and max pooling, then spatial attention."""
 
+import math
+
 import keras
 from keras import ops
 
 from keras_se.layers.attention_layer import (
-    AttentionLayer, activation_config, check_width_arguments, get_activation,
+    AttentionLayer, activation_config, elements, get_activation,
     is_positive_int)
-from keras_se.layers.squeeze_excite import se_units
 
 _CONVS = {3: keras.layers.Conv1D, 4: keras.layers.Conv2D, 5: keras.layers.Conv3D}
 
@@ -53,23 +54,16 @@ class CBAM(AttentionLayer):
                  activation="relu", gate="sigmoid", use_bias=False,
                  kernel_initializer="glorot_uniform", data_format=None, **kwargs):
         super().__init__(data_format=data_format, **kwargs)
-        check_width_arguments(ratio, units, divisor)
+        self.set_width(ratio, units, divisor)
         if not (is_positive_int(spatial_kernel_size) and spatial_kernel_size % 2):
             raise ValueError(
                 "`spatial_kernel_size` must be an odd positive integer. "
                 f"Received: spatial_kernel_size={spatial_kernel_size!r}")
-        self.ratio = ratio
-        self.units = units
-        self.divisor = divisor
         self.spatial_kernel_size = spatial_kernel_size
         self.activation = get_activation("activation", activation)
         self.gate = get_activation("gate", gate)
         self.use_bias = use_bias
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
-
-    def bottleneck_units(self, channels):
-        """The channel MLP's width for `channels` input channels."""
-        return self.units or se_units(channels, self.ratio, self.divisor)
 
     def build(self, input_shape):
         self.channels = self.input_channels(input_shape)
@@ -77,15 +71,8 @@ class CBAM(AttentionLayer):
             raise ValueError(
                 "CBAM takes 1D, 2D or 3D maps (rank 3 to 5). "
                 f"Received: input_shape={tuple(input_shape)}")
-        units = self.bottleneck_units(self.channels)
-        self.fc1_kernel = self.add_weight(name="fc1_kernel", shape=(self.channels, units),
-                                          initializer=self.kernel_initializer)
-        self.fc1_bias = self.add_weight(name="fc1_bias", shape=(units,),
-                                        initializer="zeros") if self.use_bias else None
-        self.fc2_kernel = self.add_weight(name="fc2_kernel", shape=(units, self.channels),
-                                          initializer=self.kernel_initializer)
-        self.fc2_bias = self.add_weight(name="fc2_bias", shape=(self.channels,),
-                                        initializer="zeros") if self.use_bias else None
+        self.fc1_kernel, self.fc1_bias, self.fc2_kernel, self.fc2_bias = self.add_bottleneck(
+            self.channels, ("fc1", "fc2"), self.use_bias, self.kernel_initializer)
         # The spatial branch runs in float32 like the gates, on channels_last
         # maps (TensorFlow's CPU convolutions take no other layout).
         self.spatial_conv = _CONVS[len(input_shape)](
@@ -99,13 +86,7 @@ class CBAM(AttentionLayer):
         self.spatial_bn.build((input_shape[0], *spatial, 1))
 
     def _mlp(self, z):
-        h = ops.matmul(z, ops.cast(self.fc1_kernel.value, "float32"))
-        if self.use_bias:
-            h = h + ops.cast(self.fc1_bias.value, "float32")
-        s = ops.matmul(self.activation(h), ops.cast(self.fc2_kernel.value, "float32"))
-        if self.use_bias:
-            s = s + ops.cast(self.fc2_bias.value, "float32")
-        return s
+        return self.bottleneck(z, (self.fc1_kernel, self.fc1_bias, self.fc2_kernel, self.fc2_bias))
 
     def compute_gates(self, inputs):
         """The channel attention's `(batch, C)` float32 gates for `inputs`.
@@ -133,6 +114,15 @@ class CBAM(AttentionLayer):
     def call(self, inputs, training=None):
         x = self.rescale(inputs, self.compute_gates(inputs))
         return self.rescale(x, self.spatial_gates(x, training=training))
+
+    def macs(self, input_shape):
+        # Channel MLP on avg and max; avg, max and rescale for the channel
+        # gate, then again for the spatial one; the 2-map spatial convolution.
+        size = elements(input_shape)
+        units = self.bottleneck_units(self.channels)
+        positions = size // self.channels
+        conv = positions * 2 * math.prod(self.spatial_conv.kernel_size)
+        return 4 * self.channels * units + 6 * size + conv
 
     def get_config(self):
         return {

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_se.layers.attention_layer import (
-    AttentionLayer, activation_config, get_activation)
+    AttentionLayer, activation_config, elements, get_activation)
 
 
 @keras.saving.register_keras_serializable(package="keras_se")
@@ -68,14 +68,20 @@ class EffectiveSqueezeExcite(AttentionLayer):
         """
         if not self.built:
             self.build(tuple(inputs.shape))
-        z = self.pooled(inputs)
-        if self.squeeze == "avgmax":
-            z = 0.5 * (z + self.pooled(inputs, "max"))
+        z = self.squeezed(inputs, self.squeeze)
         s = ops.matmul(z, ops.cast(self.kernel.value, "float32"))
         return self.gate(s + ops.cast(self.bias.value, "float32"))
 
     def call(self, inputs):
         return self.rescale(inputs, self.compute_gates(inputs))
+
+    def identity_weights(self):
+        return self.kernel, self.bias
+
+    def macs(self, input_shape):
+        # One C x C FC layer; each pooling pass and the rescale read every element.
+        pools = 2 if self.squeeze == "avgmax" else 1
+        return self.channels * self.channels + (pools + 1) * elements(input_shape)
 
     def get_config(self):
         return {

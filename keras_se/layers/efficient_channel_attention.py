@@ -6,7 +6,8 @@ import keras
 from keras import ops
 
 from keras_se.layers.attention_layer import (
-    AttentionLayer, activation_config, get_activation, is_positive_int, is_positive_number)
+    AttentionLayer, activation_config, elements, get_activation, is_positive_int,
+    is_positive_number)
 
 
 def eca_kernel_size(channels, gamma=2, beta=1):
@@ -110,6 +111,10 @@ class EfficientChannelAttention(AttentionLayer):
 
     def call(self, inputs):
         return self.rescale(inputs, self.compute_gates(inputs))
+
+    def macs(self, input_shape):
+        # The convolution across channels; the squeeze and the rescale.
+        return self.channels * int(self.kernel.shape[0]) + 2 * elements(input_shape)
 
     def get_config(self):
         return {

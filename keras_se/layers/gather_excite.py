@@ -6,8 +6,7 @@ import keras
 from keras import ops
 
 from keras_se.layers.attention_layer import (
-    AttentionLayer, activation_config, check_width_arguments, get_activation)
-from keras_se.layers.squeeze_excite import se_units
+    AttentionLayer, activation_config, elements, get_activation)
 
 _DEPTHWISE = {3: keras.layers.DepthwiseConv1D, 4: keras.layers.DepthwiseConv2D}
 
@@ -68,13 +67,10 @@ class GatherExcite(AttentionLayer):
             raise ValueError(
                 "`extra_params` gathers with log2(extent) strided convolutions: "
                 f"`extent` must then be a power of two. Received: extent={extent!r}")
-        check_width_arguments(ratio, units, divisor)
+        self.set_width(ratio, units, divisor)
         self.extent = extent
         self.extra_params = bool(extra_params)
         self.use_mlp = bool(use_mlp)
-        self.ratio = ratio
-        self.units = units
-        self.divisor = divisor
         self.activation = get_activation("activation", activation)
         self.gate = get_activation("gate", gate)
 
@@ -114,13 +110,8 @@ class GatherExcite(AttentionLayer):
                 self.gather_bns.append(bn)
         self.fc1_kernel = self.fc1_bias = self.fc2_kernel = self.fc2_bias = None
         if self.use_mlp:
-            units = self.units or se_units(self.channels, self.ratio, self.divisor)
-            self.fc1_kernel = self.add_weight(name="fc1_kernel", shape=(self.channels, units))
-            self.fc1_bias = self.add_weight(name="fc1_bias", shape=(units,),
-                                            initializer="zeros")
-            self.fc2_kernel = self.add_weight(name="fc2_kernel", shape=(units, self.channels))
-            self.fc2_bias = self.add_weight(name="fc2_bias", shape=(self.channels,),
-                                            initializer="zeros")
+            self.fc1_kernel, self.fc1_bias, self.fc2_kernel, self.fc2_bias = \
+                self.add_bottleneck(self.channels, ("fc1", "fc2"))
 
     @staticmethod
     def _pad(x, amount):
@@ -144,10 +135,7 @@ class GatherExcite(AttentionLayer):
 
     def _mlp(self, x):
         """The bottleneck MLP over the last axis."""
-        h = self.activation(ops.matmul(x, ops.cast(self.fc1_kernel.value, "float32"))
-                            + ops.cast(self.fc1_bias.value, "float32"))
-        return ops.matmul(h, ops.cast(self.fc2_kernel.value, "float32")) + ops.cast(
-            self.fc2_bias.value, "float32")
+        return self.bottleneck(x, (self.fc1_kernel, self.fc1_bias, self.fc2_kernel, self.fc2_bias))
 
     @staticmethod
     def _upsample(gathered, x):
@@ -191,6 +179,21 @@ class GatherExcite(AttentionLayer):
 
     def call(self, inputs, training=None):
         return self.rescale(inputs, self.compute_gates(inputs, training=training))
+
+    def macs(self, input_shape):
+        spatial = [input_shape[a] for a in self.spatial_axes(len(input_shape))]
+        macs = 2 * elements(input_shape)  # the gather's reads and the rescale
+        gathered = [1] * len(spatial)
+        if self.extent and self.extra_params:
+            gathered = spatial
+            for conv in self.gather_convs:
+                gathered = [(n - 1) // 2 + 1 for n in gathered]
+                macs += math.prod(gathered) * self.channels * math.prod(conv.kernel_size)
+        elif self.extent:
+            gathered = [(n - 1) // self.extent + 1 for n in spatial]
+        if self.use_mlp:
+            macs += math.prod(gathered) * 2 * self.channels * int(self.fc1_kernel.shape[1])
+        return macs
 
     def get_config(self):
         return {

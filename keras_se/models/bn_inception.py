@@ -2,7 +2,9 @@
 
 import keras
 
+from keras_se.layers.attention_types import DEFAULT_ATTENTION
 from keras_se.models import builder_utils as bu
+from keras_se.models.docstrings import document
 from keras_se.models import residual_units as ru
 from keras_se.models.registry import register
 
@@ -58,44 +60,7 @@ def inception_module(x, spec, name):
 def SEBNInception(include_top=True, weights=None, input_tensor=None, input_shape=None,
                   pooling=None, classes=1000, classifier_activation="softmax",
                   se_ratio=16, se_integration="standard", se_stages=None,
-                  se_kwargs=None, attention="se", name=None):
-    """Instantiates SE-BN-Inception (the SE paper's SE-BN-Inception).
-
-    BN-Inception (Ioffe and Szegedy, 2015) in the layout of its released model,
-    with an SE block on the concatenated output of each of its ten inception
-    modules (`inception_3a_se` ... `inception_5b_se`). 2.03 GMACs plain and
-    2.04 with SE at 224x224.
-
-    Args:
-        include_top: whether to include the classifier at the top.
-        weights: None or the path to a weights file.
-        input_tensor: optional Keras tensor to use as the model's input.
-        input_shape: optional shape tuple, `(224, 224, 3)` by default with
-            `include_top`; at least 32x32.
-        pooling: with `include_top=False`: None, `"avg"` or `"max"`.
-        classes: number of classes.
-        classifier_activation: activation of `predictions`, or None.
-        se_ratio: the SE reduction ratio; None builds BN-Inception.
-        se_integration: `"standard"` only (after each module's concatenation).
-        se_stages: the stages (3, 4, 5: inception_3x, 4x, 5x) that get SE;
-            None for all.
-        se_kwargs: further `keras_se.SqueezeExcite` arguments.
-        attention: the attention block: "se" (default), "ese", "eca", "cbam"
-            or "ge" (see `keras_se.layers.get_attention`), a callable that
-            makes a layer, or None; `se_ratio` is its ratio where it has one.
-        name: the model's name.
-
-    Returns:
-        A `keras.Model`.
-
-    Example:
-
-    >>> model = keras_se.models.SEBNInception(input_shape=(64, 64, 3), classes=10)
-
-    Reference:
-        - [Ioffe and Szegedy, Batch Normalization, ICML 2015](
-            https://arxiv.org/abs/1502.03167)
-    """
+                  se_kwargs=None, attention=DEFAULT_ATTENTION, name=None):
     bu.validate_top_arguments(weights, include_top, pooling, classes)
     ratios = bu.validate_se_arguments(se_ratio, se_integration, se_stages, se_kwargs, STAGES,
                                       attention)
@@ -122,5 +87,16 @@ def SEBNInception(include_top=True, weights=None, input_tensor=None, input_shape
         name = f"{ru.attention_prefix(se_ratio, attention)}bn_inception"
     return bu.finish_model(inputs, x, name, weights)
 
+
+document(SEBNInception, """Instantiates SE-BN-Inception (the SE paper's SE-BN-Inception).
+
+BN-Inception (Ioffe and Szegedy, Batch Normalization, ICML 2015) in the layout
+of its released model, with an SE block on the concatenated output of each of
+its ten inception modules (`inception_3a_se` ... `inception_5b_se`). 2.03
+GMACs plain and 2.04 with SE at 224x224.""",
+         "model = keras_se.models.SEBNInception(input_shape=(64, 64, 3), classes=10)",
+         overrides={"se_integration": "`\"standard\"` only: after each module's concatenation."},
+         size=224, min_size=32, stages="3, 4, 5: inception_3x, 4x, 5x",
+         plain="BN-Inception", default_name="se_bn_inception")
 
 register("inception", 224, 32, SEBNInception)

@@ -5,12 +5,14 @@ import os
 import keras
 
 from keras_se.layers.attention import validate_attention
+from keras_se.layers.attention_layer import is_positive_number
+from keras_se.layers.attention_types import DEFAULT_ATTENTION
 
 SE_INTEGRATIONS = ("standard", "pre", "post", "identity", "3x3")
 
 
 def validate_se_arguments(se_ratio, se_integration, se_stages, se_kwargs, stages,
-                          attention="se"):
+                          attention=DEFAULT_ATTENTION):
     """Checks the SE arguments of a builder and returns each SE stage's ratio.
 
     Args:
@@ -37,13 +39,13 @@ def validate_se_arguments(se_ratio, se_integration, se_stages, se_kwargs, stages
     validate_attention(attention)
     if isinstance(se_ratio, dict):
         if not se_ratio or not all(
-                _is_stage(stage, stages) and _is_ratio(ratio) for stage, ratio in se_ratio.items()):
+                _is_stage(stage, stages) and is_positive_number(ratio) for stage, ratio in se_ratio.items()):
             raise ValueError(
                 "`se_ratio` as a dict must map stages of "
                 f"{tuple(stages)} to positive numbers. Received: se_ratio={se_ratio!r}"
             )
         ratios = dict(se_ratio)
-    elif se_ratio is not None and not _is_ratio(se_ratio):
+    elif se_ratio is not None and not is_positive_number(se_ratio):
         raise ValueError(
             f"`se_ratio` must be a positive number, a dict of stage -> positive "
             f"number, or None. Received: se_ratio={se_ratio!r}"
@@ -76,10 +78,6 @@ def validate_se_arguments(se_ratio, se_integration, se_stages, se_kwargs, stages
             f"Received: se_stages={se_stages!r}"
         )
     return {stage: ratio for stage, ratio in ratios.items() if stage in chosen}
-
-
-def _is_ratio(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
 
 
 def _is_stage(value, stages):

@@ -2,7 +2,9 @@
 
 import keras
 
+from keras_se.layers.attention_types import DEFAULT_ATTENTION
 from keras_se.models import builder_utils as bu
+from keras_se.models.docstrings import document
 from keras_se.models import residual_units as ru
 from keras_se.models.registry import register
 
@@ -11,58 +13,10 @@ BASIC_DEPTHS = (20, 32, 44, 56, 110)
 PREACT_DEPTHS = (164,)
 
 
-def CifarSEResNet(
-    depth=56,
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=10,
-    classifier_activation="softmax",
-    se_ratio=16,
-    se_integration="standard",
-    se_stages=None,
-    se_kwargs=None,
-    attention="se",
-    name=None,
-):
-    """Instantiates a CIFAR SE-ResNet (He et al., 2016, with SE blocks).
-
-    Depths 20, 32, 44, 56 and 110 stack `(depth - 2) / 6` basic units per stage
-    with 16, 32 and 64 channels; depth 164 is the pre-activation bottleneck
-    network (`(depth - 2) / 9` units per stage, 64, 128, 256 output channels).
-    A unit that changes the shape has a 1x1 projection shortcut (He et al.'s
-    option B). Stages are numbered 2, 3 and 4 (conv2_x..conv4_x).
-
-    Args:
-        depth: one of 20, 32, 44, 56, 110, 164.
-        include_top: whether to include the classifier at the top.
-        weights: None or the path to a weights file.
-        input_tensor: optional Keras tensor to use as the model's input.
-        input_shape: optional shape tuple, `(32, 32, 3)` by default with
-            `include_top`; at least 8x8.
-        pooling: with `include_top=False`: None, `"avg"` or `"max"`.
-        classes: number of classes (10 by default).
-        classifier_activation: activation of `predictions`, or None.
-        se_ratio: the SE reduction ratio; a dict such as `{3: 8, 4: 16}` for a
-            ratio per stage (the stages it leaves out get no SE); None builds
-            the plain ResNet.
-        se_integration: `"standard"`, `"pre"`, `"post"`, `"identity"` or `"3x3"`.
-        se_stages: stages (2, 3, 4) that get SE; None for all.
-        se_kwargs: further `keras_se.SqueezeExcite` arguments.
-        attention: the attention block: "se" (default), "ese", "eca", "cbam"
-            or "ge" (see `keras_se.layers.get_attention`), a callable that
-            makes a layer, or None; `se_ratio` is its ratio where it has one.
-        name: the model's name.
-
-    Returns:
-        A `keras.Model`.
-
-    Example:
-
-    >>> model = keras_se.models.CifarSEResNet(depth=20, se_ratio=8)
-    """
+def CifarSEResNet(depth=56, include_top=True, weights=None, input_tensor=None, input_shape=None,
+                  pooling=None, classes=10, classifier_activation="softmax", se_ratio=16,
+                  se_integration="standard", se_stages=None, se_kwargs=None,
+                  attention=DEFAULT_ATTENTION, name=None):
     if depth not in BASIC_DEPTHS + PREACT_DEPTHS:
         raise ValueError(
             f"`depth` must be one of {BASIC_DEPTHS + PREACT_DEPTHS}. "
@@ -103,5 +57,17 @@ def CifarSEResNet(
         name = f"cifar_{ru.attention_prefix(se_ratio, attention)}resnet{depth}"
     return bu.finish_model(inputs, x, name, weights)
 
+
+document(CifarSEResNet, """Instantiates a CIFAR SE-ResNet (He et al., 2016, with SE blocks).
+
+Depths 20, 32, 44, 56 and 110 stack `(depth - 2) / 6` basic units per stage
+with 16, 32 and 64 channels; depth 164 is the pre-activation bottleneck
+network (`(depth - 2) / 9` units per stage, 64, 128, 256 output channels).
+A unit that changes the shape has a 1x1 projection shortcut (He et al.'s
+option B). Stages are numbered 2, 3 and 4 (conv2_x..conv4_x).""",
+         "model = keras_se.models.CifarSEResNet(depth=20, se_ratio=8)",
+         overrides={"depth": "one of 20, 32, 44, 56, 110, 164."},
+         size=32, min_size=8, stages="2, 3, 4", plain="the plain CIFAR ResNet",
+         default_name="cifar_se_resnet56")
 
 register("cifar_resnet", 32, 8, CifarSEResNet)

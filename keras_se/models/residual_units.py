@@ -18,6 +18,7 @@ import keras
 
 from keras_se.layers import get_attention
 from keras_se.layers.attention import attention_name, layer_arguments
+from keras_se.layers.attention_types import DEFAULT_ATTENTION
 
 BN_EPSILON = 1e-5
 BN_MOMENTUM = 0.9
@@ -48,7 +49,7 @@ def conv(x, filters, kernel_size, stride, name, groups=1):
     )(x)
 
 
-def make_se(se_ratio, se_kwargs, attention="se"):
+def make_se(se_ratio, se_kwargs, attention=DEFAULT_ATTENTION):
     """A factory `se(x, name)` that applies an attention block (SE by
     default; see `keras_se.layers.get_attention`), or None without one.
 

@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_se.layers import AttentionLayer, SqueezeExcite
+from keras_se.layers import AttentionLayer
 
 
 def has_channel_gates(layer):
@@ -20,8 +20,7 @@ def has_channel_gates(layer):
     >>> has_channel_gates(keras_se.layers.GatherExcite(extent=2))
     False
     """
-    return isinstance(layer, SqueezeExcite) or (
-        isinstance(layer, AttentionLayer) and getattr(layer, "has_channel_gates", True))
+    return isinstance(layer, AttentionLayer) and layer.has_channel_gates
 
 
 def se_layers(model):

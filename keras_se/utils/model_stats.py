@@ -4,11 +4,7 @@ import math
 
 import keras
 
-from keras_se.layers import (
-    CBAM, EffectiveSqueezeExcite, EfficientChannelAttention, GatherExcite, SqueezeExcite)
-
-_ATTENTION = (SqueezeExcite, EffectiveSqueezeExcite, EfficientChannelAttention, CBAM,
-              GatherExcite)
+from keras_se.layers import AttentionLayer
 from keras_se.models.registry import get_builder
 
 
@@ -86,44 +82,6 @@ def _size(shape, layer):
     return math.prod(dims)
 
 
-def _attention_macs(layer, in_shape):
-    """An attention layer's FC and convolution MACs, plus one per input
-    element for each pooling pass over the input and each rescale."""
-    size = _size(in_shape, layer)
-    channels = layer.channels
-    positions = size // channels
-    if isinstance(layer, SqueezeExcite):
-        units = layer.bottleneck_units(channels)
-        # The squeeze accumulates and the rescale multiplies every element once.
-        return 2 * channels * units + 2 * size
-    if isinstance(layer, EffectiveSqueezeExcite):
-        pools = 2 if layer.squeeze == "avgmax" else 1
-        return channels * channels + (pools + 1) * size
-    if isinstance(layer, EfficientChannelAttention):
-        return channels * int(layer.kernel.shape[0]) + 2 * size
-    if isinstance(layer, CBAM):
-        units = layer.bottleneck_units(channels)
-        # Channel MLP on avg and max; avg, max and rescale for the channel
-        # gate, then again for the spatial one; the 2-map spatial convolution.
-        conv = positions * 2 * math.prod(layer.spatial_conv.kernel_size)
-        return 4 * channels * units + 6 * size + conv
-    # GatherExcite
-    spatial = [in_shape[a] for a in layer.spatial_axes(len(in_shape))]
-    macs = 2 * size  # the gather's reads and the rescale
-    gathered = [1] * len(spatial)
-    if layer.extent and layer.extra_params:
-        gathered = spatial
-        for conv in layer.gather_convs:
-            gathered = [(n - 1) // 2 + 1 for n in gathered]
-            macs += math.prod(gathered) * channels * math.prod(conv.kernel_size)
-    elif layer.extent:
-        gathered = [(n - 1) // layer.extent + 1 for n in spatial]
-    if layer.use_mlp:
-        units = int(layer.fc1_kernel.shape[1])
-        macs += math.prod(gathered) * 2 * channels * units
-    return macs
-
-
 def layer_macs(layer):
     """MACs of one sample through a single layer (0 for element-wise layers)."""
     if not isinstance(
@@ -133,14 +91,15 @@ def layer_macs(layer):
          keras.layers.Conv3DTranspose, keras.layers.Dense,
          keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D,
          keras.layers.SeparableConv1D, keras.layers.SeparableConv2D,
-         keras.layers.EinsumDense) + _ATTENTION,
+         keras.layers.EinsumDense, AttentionLayer),
     ):
         return 0
     in_shape, out_shape = _shapes(layer)
     if in_shape is None:
         return 0
-    if isinstance(layer, _ATTENTION):
-        return _attention_macs(layer, in_shape)
+    if isinstance(layer, AttentionLayer):
+        _size(in_shape, layer)  # fixed sizes
+        return layer.macs(in_shape)
     if isinstance(layer, (keras.layers.Dense, keras.layers.EinsumDense)):
         kernel = math.prod(layer.kernel.shape)
         per_position = _size(out_shape, layer) // math.prod(

@@ -1,0 +1,304 @@
+"""The keras-tuner side of a search: the oracle of each tuner, and `SETuner`,
+which owns `run_trial`: it trains each trial's seeds, resumes a killed trial
+from its last epoch, continues Hyperband's trials from their parents, reuses a
+configuration's compiled model across its seeds, and stops after too many
+failures in a row."""
+
+import glob
+import json
+import os
+import shutil
+import time
+
+import keras
+import keras_tuner as kt
+import numpy as np
+
+from se_tune import checkpoint, oracles, tensorboard_logging, training
+from se_tune.distributed import ChiefConnection, distributed_role, worker_alive
+from se_tune.errors import SearchStopped, TrialFailure
+from se_tune.files import atomic_write_text, read_json, write_json
+from se_tune.latency import inference_latency_ms
+from se_tune.search_space import SearchSpace, apply_hyperparameters, format_values, max_trials
+from se_tune.trial_results import trial_dir, trial_record, trial_summary
+
+ORACLES = {
+    "random": oracles.RandomOracle,
+    "bayesian": oracles.BayesianOracle,
+    "hyperband": oracles.HyperbandOracle,
+}
+# Values that Hyperband's oracle adds to a trial's hyperparameters.
+HYPERBAND_EPOCHS, HYPERBAND_INITIAL_EPOCH, HYPERBAND_PARENT = (
+    "tuner/epochs", "tuner/initial_epoch", "tuner/trial_id")
+
+
+def make_oracle(search, space, seed, epochs, state_path, alive=None):
+    """The oracle of `search.tuner` over the declared space, saving its state
+    atomically to `state_path`; `alive` tells a chief which workers still run
+    (see `se_tune.oracles`)."""
+    kwargs = dict(worker_alive=alive,
+        # keras-tuner draws a random seed for a seed of 0: shift ours by one so that
+        # every seed, 0 included, gives the same search in every process.
+        state_path=state_path, objective=kt.Objective(search.objective, "max"), seed=seed + 1,
+        hyperparameters=space.hyperparameters(),
+        # SETuner applies search.max_consecutive_failures itself; keras-tuner's
+        # own check would end the search with a bare RuntimeError.
+        max_consecutive_failed_trials=None,
+    )
+    if search.tuner == "grid":
+        return oracles.GridOracle(space.configurations(),
+                                  max_trials=max_trials(search, space), **kwargs)
+    if search.tuner == "hyperband":
+        return ORACLES["hyperband"](max_epochs=epochs, **kwargs)
+    return ORACLES[search.tuner](max_trials=max_trials(search, space), **kwargs)
+
+
+class SETuner(kt.Tuner):
+    """A keras-tuner `Tuner` whose `run_trial` builds, trains and reports one
+    keras_se model per trial, resuming a killed trial from its last epoch.
+
+    Each trial writes `trials/trial_ID/` (stats, epoch checkpoints, summary,
+    model) and `tb/trial_ID/` (its TensorBoard run).
+
+    Args:
+        config: the resolved `se-tune search` config.
+        splits: the data (`se_tune.data.Splits`).
+        run_dir: the run folder.
+
+    Example:
+
+    >>> tuner = SETuner(config, splits, "runs/search")
+    >>> tuner.search()
+    """
+
+    def __init__(self, config, splits, run_dir):
+        self.config = config
+        self.splits = splits
+        self.run_dir = run_dir
+        self.space = SearchSpace(config.search.space)
+        apply_hyperparameters({k: None for k in self.space.encoded}, config.model,
+                              config.train)
+        project = os.path.join(run_dir, "tuner")
+        if config.search.fresh and distributed_role() != "worker":
+            for folder in ("tuner", "trials", "tb"):
+                shutil.rmtree(os.path.join(run_dir, folder), ignore_errors=True)
+        _discard_half_written_trials(project)
+        oracle = make_oracle(config.search, self.space, config.seed, config.train.epochs,
+                             os.path.join(project, "oracle.json"),
+                             worker_alive(run_dir) if distributed_role() == "chief" else None)
+        super().__init__(oracle=oracle, directory=run_dir, project_name="tuner")
+        if distributed_role() == "worker":
+            self.oracle = ChiefConnection(self.oracle)
+        search = config.search
+        # Hyperband's trial count follows from its brackets, not from max_trials.
+        self.total_trials = {
+            "grid": min(max_trials(search, self.space), self.space.grid_size),
+            "hyperband": None,
+        }.get(search.tuner, max_trials(search, self.space))
+        self.started = time.perf_counter()
+        self.finished_here = 0
+        self.failed_in_a_row = 0
+        # (trial id, model, its optimizer's initial values): the last compiled model,
+        # which the trial's next seed trains again from that seed's initial weights.
+        self.compiled = None
+
+    def save(self):
+        # keras-tuner's own save writes in place: a kill could leave half a file.
+        if distributed_role() != "worker":
+            self.oracle.save()
+        atomic_write_text(
+            os.path.join(self.project_dir, f"{self.tuner_id}.json"), json.dumps(self.get_state()))
+
+    def run_trial(self, trial, *args, **kwargs):
+        values = self.space.values(trial.hyperparameters)
+        model_config, train_config = apply_hyperparameters(
+            values, self.config.model, self.config.train)
+        extra = trial.hyperparameters.values
+        if HYPERBAND_EPOCHS in extra:
+            train_config.epochs = extra[HYPERBAND_EPOCHS]
+        folder = trial_dir(self.run_dir, trial.trial_id)
+        recorded = trial_record(folder, {**values, **_hyperband_values(extra)})
+        if recorded.get("status") == "COMPLETED":
+            # Finished before a kill that keras-tuner's files did not see.
+            print(f"Trial {trial.trial_id} finished before; its results are kept", flush=True)
+            return recorded["metrics"]
+        if recorded.get("status") == "FAILED":
+            raise kt.errors.FailedTrialError(recorded["reason"])
+        self._announce(trial, values)
+        runs = []
+        try:
+            for seed in self.seeds():
+                runs.append(self._run_seed(trial, folder, seed, model_config, train_config))
+        except TrialFailure as failure:
+            write_json(
+                os.path.join(folder, "summary.json"),
+                {"status": "FAILED", "reason": str(failure), "hyperparameters": values},
+            )
+            print(f"Trial {trial.trial_id} failed: {failure}", flush=True)
+            raise kt.errors.FailedTrialError(str(failure)) from None
+        summary = trial_summary(runs)
+        summary["status"] = "COMPLETED"
+        summary["hyperparameters"] = values
+        objective = self.config.search.objective
+        # keras-tuner's executions_per_trial: the objective is the mean over the seeds.
+        summary["metrics"] = {objective: float(np.mean([run["objective"] for run in runs]))}
+        write_json(os.path.join(folder, "summary.json"), summary)
+        return summary["metrics"]
+
+    def seeds(self):
+        """The seeds of each configuration's runs: the same for every
+        configuration, so that their comparison is paired."""
+        return [self.config.seed + k for k in range(self.config.search.repeats)]
+
+    def _run_seed(self, trial, folder, seed, model_config, train_config):
+        """Trains (or resumes, or reads back) one seed's run of a trial, in
+        `trials/trial_ID/seed_SEED/` and `tb/trial_ID/seed_SEED/`."""
+        run_folder = os.path.join(folder, f"seed_{seed}")
+        recorded = read_json(os.path.join(run_folder, "summary.json"))
+        if recorded.get("status") == "COMPLETED":
+            return recorded
+        os.makedirs(run_folder, exist_ok=True)
+        if self.config.search.repeats > 1:
+            print(f"  seed {seed}", flush=True)
+        logdir = os.path.join(self.run_dir, "tb", f"trial_{trial.trial_id}", f"seed_{seed}")
+        if self.compiled is None or self.compiled[0] != trial.trial_id:
+            self.compiled = None
+            keras.backend.clear_session()  # frees the previous trial's models
+        with training.distribution_scope(train_config.distribution):
+            model, stats, initial_epoch, prior = self._trial_model(
+                trial, run_folder, seed, model_config, train_config)
+            history, summary = training.fit_model(
+                model, stats, train_config, self.config.data, self.splits, logdir=logdir,
+                seed=seed, hparams={**self.space.hparams(trial.hyperparameters), "seed": seed},
+                checkpoint_folder=run_folder, initial_epoch=initial_epoch,
+                prior_history=prior,
+            )
+            # Timed in this process, on the device that trained it.
+            summary["latency_1_ms"] = inference_latency_ms(model, self.splits.x_val, 1)
+            summary["latency_batch_ms"] = inference_latency_ms(
+                model, self.splits.x_val, self.config.data.batch_size)
+        objective = self.config.search.objective
+        if objective not in history.history:
+            raise TrialFailure(f"search.objective={objective!r} is none of the training's "
+                               f"metrics ({', '.join(history.history)})")
+        summary.update(status="COMPLETED", seed=seed,
+                       objective=float(np.nanmax(history.history[objective])))
+        tensorboard_logging.write_scalars(logdir, {
+            "hparams/latency_1_ms": summary["latency_1_ms"],
+            "hparams/latency_batch_ms": summary["latency_batch_ms"],
+            "hparams/params": summary["params"], "hparams/macs": summary["macs"]})
+        model.save(os.path.join(run_folder, "model.keras"))
+        write_json(os.path.join(run_folder, "summary.json"), summary)
+        checkpoint.clear_checkpoint(run_folder)
+        return summary
+
+    def _trial_model(self, trial, folder, seed, model_config, train_config):
+        """`(model, stats, initial_epoch, prior_history)` of a seed's run: from
+        its last checkpoint after a kill, else built (from its parent's weights,
+        same seed, when Hyperband continues a trial)."""
+        resumed = checkpoint.load_checkpoint(folder)
+        if resumed is not None:
+            model, state = resumed
+            self.compiled = None  # its optimizer holds the run's state, not the initial one
+            with open(os.path.join(folder, "stats.json")) as f:
+                stats = json.load(f)
+            which = f" (seed {seed})" if self.config.search.repeats > 1 else ""
+            print(f"Resuming trial {trial.trial_id} after epoch {state['epoch']}{which}",
+                  flush=True)
+            return model, stats, state["epoch"], state["history"]
+        model, stats = training.prepare_model(
+            model_config, train_config, self.config.data, self.splits, seed)
+        limit = self.config.search.max_params
+        if limit and stats["params"] > limit:
+            raise TrialFailure(f"model has {stats['params']} parameters, over "
+                               f"search.max_params={limit}")
+        write_json(os.path.join(folder, "stats.json"), stats)
+        extra = trial.hyperparameters.values
+        if extra.get(HYPERBAND_PARENT) is not None:
+            # The parent's weights only: its optimizer state belongs to its own schedule.
+            parent = keras.saving.load_model(
+                os.path.join(trial_dir(self.run_dir, extra[HYPERBAND_PARENT]),
+                             f"seed_{seed}", "model.keras"),
+                safe_mode=True)
+            model.set_weights(parent.get_weights())
+            return self._reuse_compiled(trial, model), stats, extra[HYPERBAND_INITIAL_EPOCH], None
+        return self._reuse_compiled(trial, model), stats, 0, None
+
+    def _reuse_compiled(self, trial, model):
+        """The trial's compiled model from its previous seed, given `model`'s
+        initial weights and its optimizer's initial state, or `model` itself.
+
+        Compiling the training step of a new model (tracing it, on TensorFlow
+        and JAX) takes longer than a few epochs of a small network: each
+        configuration compiles once, however many seeds it trains.
+        """
+        if self.compiled is not None:
+            _, compiled, optimizer_state = self.compiled
+            compiled.set_weights(model.get_weights())
+            for variable, value in zip(compiled.optimizer.variables, optimizer_state):
+                variable.assign(value)
+            return compiled
+        model.optimizer.build(model.trainable_variables)
+        self.compiled = (trial.trial_id, model, [
+            keras.ops.convert_to_numpy(v) for v in model.optimizer.variables])
+        return model
+
+    def _announce(self, trial, values):
+        """One line per trial: i of N, its hyperparameters and an ETA."""
+        trials = getattr(self.oracle, "trials", None)  # a worker's oracle has no list
+        of = "" if self.total_trials is None else f" of {self.total_trials}"
+        if trials is None:
+            print(f"Trial #{trial.trial_id}{of}: {format_values(values)}", flush=True)
+            return
+        done = [t for t in trials.values()
+                if t.status in ("COMPLETED", "FAILED") and t.trial_id != trial.trial_id]
+        index = len(done) + 1
+        eta = ""
+        if self.finished_here and self.total_trials is not None:
+            per_trial = (time.perf_counter() - self.started) / self.finished_here
+            eta = f", ETA {_duration(per_trial * max(0, self.total_trials - index + 1))}"
+        print(f"Trial {index}{of}: {format_values(values)}{eta}", flush=True)
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        self.finished_here += 1
+        self.failed_in_a_row = (self.failed_in_a_row + 1
+                                if trial.status == kt.engine.trial.TrialStatus.FAILED else 0)
+        limit = self.config.search.max_consecutive_failures
+        if limit and self._consecutive_failures() >= limit:
+            raise SearchStopped(
+                f"{limit} consecutive trials failed (search.max_consecutive_failures)")
+
+    def _consecutive_failures(self):
+        """Failed trials at the end of the search's history (this process's own
+        count on a worker, whose oracle lives in the chief)."""
+        order = getattr(self.oracle, "end_order", None)
+        if order is None:
+            return self.failed_in_a_row
+        count = 0
+        for trial_id in reversed(order):
+            if self.oracle.trials[trial_id].status != kt.engine.trial.TrialStatus.FAILED:
+                break
+            count += 1
+        return count
+
+
+def _hyperband_values(values):
+    return {k: v for k, v in values.items() if k.startswith("tuner/")}
+
+
+def _discard_half_written_trials(project):
+    """Removes the keras-tuner trial folders whose `trial.json` a kill cut short:
+    keras-tuner would fail to reload them; their configurations run again."""
+    for path in glob.glob(os.path.join(project, "trial_*", "trial.json")):
+        try:
+            with open(path) as f:
+                json.load(f)
+        except ValueError:
+            print(f"Discarding {path}: half written when the search was killed", flush=True)
+            shutil.rmtree(os.path.dirname(path))
+
+
+def _duration(seconds):
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
