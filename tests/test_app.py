@@ -27,6 +27,7 @@ def run(argv, capsys=None):
     return code
 
 
+@pytest.mark.slow
 def test_fit_then_test_with_config_file_and_override(tmp_path, capsys):
     config = tmp_path / "fit.yaml"
     # The digits (10 classes, 8x8): a few epochs take the model far above chance.
@@ -56,6 +57,7 @@ def test_fit_then_test_with_config_file_and_override(tmp_path, capsys):
     assert tested["test_accuracy"] >= 0.6 and tested["test_images"] == 359
 
 
+@pytest.mark.slow
 def test_fit_and_inspect_with_augmentation(tmp_path):
     import keras
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -71,6 +73,7 @@ def test_fit_and_inspect_with_augmentation(tmp_path):
     assert (run_dir / "inspect" / "class_specificity.csv").exists()
 
 
+@pytest.mark.slow
 def test_gate_histograms_build_their_probe_once_per_run(tmp_path, monkeypatch):
     import keras_se
 
@@ -86,6 +89,7 @@ def test_gate_histograms_build_their_probe_once_per_run(tmp_path, monkeypatch):
     assert len(built) == 1
 
 
+@pytest.mark.slow
 def test_test_and_inspect_split_the_data_as_the_training_run_did(tmp_path, capsys):
     from se_tune.data import DataConfig, load_data
 
@@ -173,6 +177,7 @@ def test_search_space_values_survive_keras_tuner(values):
         assert back == value and type(back) is type(value)
 
 
+@pytest.mark.slow
 def test_a_conditional_key_is_searched_only_where_its_condition_holds():
     from se_tune.search_space import SearchSpace
 
@@ -200,6 +205,7 @@ def test_bad_conditional_keys_are_refused(spec, message):
         SearchSpace({"optimizer": ["sgd", "adamw"], "momentum": spec, "later": ["x"]})
 
 
+@pytest.mark.slow
 def test_a_search_over_zero_and_one_trains_both(tmp_path):
     run_dir = tmp_path / "search"
     argv = ["search", *TINY, *ONE_SEED, "--run_dir", str(run_dir), "--train.epochs", "2",
@@ -390,6 +396,7 @@ def test_yaml_config_is_loaded_safely(tmp_path, capsys):
     assert capsys.readouterr().err.startswith("se-tune: error:")
 
 
+@pytest.mark.slow
 def test_image_folder_and_fit(tmp_path):
     from PIL import Image
 

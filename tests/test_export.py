@@ -17,6 +17,9 @@ import keras_se
 from keras_se import models
 from se_tune import runtimes
 
+# Exports and their runtimes are the slow tier.
+pytestmark = pytest.mark.slow
+
 BACKEND = keras.backend.backend()
 # The formats Keras exports from this back end (LiteRT: TensorFlow only).
 FORMATS = [name for name, spec in runtimes.FORMATS.items() if BACKEND in spec.backends]

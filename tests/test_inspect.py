@@ -51,6 +51,7 @@ def test_table_matches_a_direct_computation(saved_model, tmp_path):
     assert any(v > 0 for v in table.values())
 
 
+@pytest.mark.slow
 def test_figures_and_tensorboard_images_are_readable(saved_model, tmp_path, capsys):
     from PIL import Image
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -72,6 +73,7 @@ def test_figures_and_tensorboard_images_are_readable(saved_model, tmp_path, caps
     assert image.width > 200 and image.encoded_image_string[:4] == b"\x89PNG"
 
 
+@pytest.mark.slow
 def test_search_inspects_its_best_model(tmp_path):
     argv = ["search", *DATA, "--data.batch_size", "16", "--model.kwargs", '{"depth": 20}',
             "--train.epochs", "1", "--train.verbose", "0", "--run_dir", str(tmp_path),
@@ -98,6 +100,7 @@ def test_inspect_errors(tmp_path, capsys):
     assert "no layer with per-channel gates" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_search_inspects_the_best_se_trial_when_the_baseline_wins(tmp_path, capsys):
     import types
 

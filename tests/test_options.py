@@ -137,6 +137,7 @@ FIT_OPTIONS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("option", list(FIT_OPTIONS))
 def test_fit_option_takes_effect(option, tmp_path):
     argv, check = FIT_OPTIONS[option]
@@ -158,6 +159,7 @@ TUNERS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tuner", list(TUNERS))
 def test_every_tuner_trains_what_its_trials_say(tuner, tmp_path):
     extra, count = TUNERS[tuner]
@@ -181,6 +183,7 @@ def test_every_tuner_trains_what_its_trials_say(tuner, tmp_path):
             assert {(l.ratio, l.get_config()["gate"]) for l in layers} == {(4, row["gate"])}
 
 
+@pytest.mark.slow
 def test_a_search_over_stages_and_per_stage_ratios(tmp_path):
     # The paper's stage ablation: which stages carry SE, and each stage's own ratio.
     space = '{"se_ratio": [{"3": 4, "4": 16}, 8], "se_stages": [[4], null]}'

@@ -98,6 +98,7 @@ def test_nan_trial_fails_and_the_search_goes_on(tmp_path):
     assert s1 == "COMPLETED"
 
 
+@pytest.mark.slow
 def test_out_of_memory_trial_fails_and_the_search_goes_on(tmp_path, monkeypatch):
     out_of_memory_on_build(monkeypatch)
     argv = _search(tmp_path, "--train.epochs", "1", "--search.space", '{"se_ratio": [4, 8]}')
@@ -107,6 +108,7 @@ def test_out_of_memory_trial_fails_and_the_search_goes_on(tmp_path, monkeypatch)
     assert s1 == "COMPLETED"
 
 
+@pytest.mark.slow
 def test_oversize_trial_fails(tmp_path):
     import keras_se
 
@@ -120,6 +122,7 @@ def test_oversize_trial_fails(tmp_path):
     assert s1 == "COMPLETED"
 
 
+@pytest.mark.slow
 def test_consecutive_failure_limit_stops_the_search(tmp_path, monkeypatch, capsys):
     out_of_memory_on_build(monkeypatch)
     argv = _search(tmp_path, "--train.epochs", "1", "--search.space", '{"se_ratio": [4, 8]}',
@@ -278,6 +281,7 @@ def test_workers_exit_with_one_line_when_the_chief_is_gone(tmp_path):
     assert [s for s, _ in _statuses(tmp_path)] == ["COMPLETED"] * 4
 
 
+@pytest.mark.slow
 @TENSORFLOW_ONLY
 def test_worker_without_a_chief_gives_up_after_chief_timeout(tmp_path):
     port = free_port()
@@ -308,6 +312,7 @@ def _chief_tuner(run_dir, alive):
     return NoTraining(oracle=oracle, directory=str(run_dir), project_name="tuner")
 
 
+@pytest.mark.slow
 def test_a_dead_workers_trial_goes_to_the_next_worker(tmp_path):
     alive = {"w1", "w2"}
     oracle = _chief_tuner(tmp_path, alive).oracle
@@ -318,6 +323,7 @@ def test_a_dead_workers_trial_goes_to_the_next_worker(tmp_path):
     assert "w1" not in oracle.tuner_ids  # the chief does not wait for it to leave
 
 
+@pytest.mark.slow
 def test_a_restarted_chief_leaves_live_workers_their_trials(tmp_path):
     alive = {"w1", "w2"}
     tuner = _chief_tuner(tmp_path, alive)
@@ -330,6 +336,7 @@ def test_a_restarted_chief_leaves_live_workers_their_trials(tmp_path):
     assert oracle.create_trial("w2").trial_id == second.trial_id
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("trial_file", ["kept", "lost"])
 def test_a_restarted_chief_ends_a_trial_it_lost_track_of(tmp_path, trial_file):
     import shutil
@@ -375,6 +382,7 @@ MULTI_DEVICE = {
 
 @pytest.mark.skipif(keras.config.backend() not in MULTI_DEVICE,
                     reason="multi-device training is TensorFlow's and JAX's (tested there)")
+@pytest.mark.slow
 def test_multi_device_training_on_two_virtual_cpus(tmp_path):
     kind, setup, env_extra = MULTI_DEVICE[keras.config.backend()]
     code = setup + textwrap.dedent(f"""
@@ -437,6 +445,7 @@ def test_missing_configurations_of_each_tuner():
         "se_stages=[2, 3]"]
 
 
+@pytest.mark.slow
 def test_a_search_with_a_configuration_missing_does_not_succeed(tmp_path, monkeypatch, capsys):
     from se_tune import search
 

@@ -134,8 +134,8 @@ def test(config, splits):
     logits = model.predict(splits.x_test, batch_size=config.data.batch_size, verbose=0)
     accuracy = float((logits.argmax(axis=1) == splits.y_test).mean())
     files.write_json(os.path.join(config.run_dir, "test.json"),
-                        {"test_accuracy": accuracy, "model": path,
-                         "test_images": len(splits.y_test)})
+                     {"test_accuracy": accuracy, "model": path,
+                      "test_images": len(splits.y_test)})
     print(f"test: accuracy {accuracy:.4f} on {len(splits.y_test)} images")
 
 

@@ -35,8 +35,8 @@ def se_layers(model):
 
     Example:
 
-    >>> [l.name for l in se_layers(keras_se.models.CifarSEResNet(depth=20))][:1]
-    ['conv2_block1_se']
+    >>> se_layers(keras_se.models.CifarSEResNet(depth=20))[0].name
+    'conv2_block1_se'
     """
     found = []
     for layer in model.layers:
