@@ -10,22 +10,6 @@ import sys
 import time
 
 
-def median_seconds(fn, warmup, repeats):
-    """Median wall time of `fn()` over `repeats` calls, after `warmup` calls.
-
-    `fn` must block until its result is ready (call `.block_until_ready()`,
-    `.numpy()` or `torch.cuda.synchronize()` inside it).
-    """
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def interleaved_times(fns, warmup, repeats):
     """Per-call wall times of several callables timed in turn, one call each per pass.
 

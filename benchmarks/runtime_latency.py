@@ -36,26 +36,18 @@ def export_keras(args):
     """Writes keras_se's two models in every format (TensorFlow backend)."""
     os.environ["KERAS_BACKEND"] = "tensorflow"
     import numpy as np
-    import tensorflow as tf
 
     import keras_se
+    from se_tune.runtimes import export_model  # the app's export: the same int8 options
 
     size = (args.image_size, args.image_size, 3)
-    rng = np.random.default_rng(0)
+    calibration = np.random.default_rng(0).normal(size=(8, *size)).astype("float32")
     for label, (ratio, _) in MODELS.items():
         model = keras_se.models.SEResNet50(weights=None, input_shape=size, se_ratio=ratio)
-        model(np.zeros((1, *size), "float32"))
         for name, suffix in KERAS_FORMATS.items():
-            options = {}
-            if name == "litert_int8":
-                def representative():
-                    for _ in range(8):
-                        yield [rng.normal(size=(1, *size)).astype("float32")]
-                options = {"optimizations": [tf.lite.Optimize.DEFAULT],
-                           "representative_dataset": representative,
-                           "target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]}}
-            model.export(_path(args, "keras", label, suffix), format=name.split("_")[0],
-                         verbose=False, **options)
+            format, _, quantize = name.partition("_")
+            export_model(model, _path(args, "keras", label, suffix), format, quantize or None,
+                         representative_images=calibration)
     return {"exported": list(KERAS_FORMATS)}
 
 
