@@ -117,6 +117,7 @@ def test_test_and_inspect_split_the_data_as_the_training_run_did(tmp_path, capsy
         assert f"{flag[2:]}={float(value) if 'data' in flag else int(value)!r} would split" in err
 
 
+@pytest.mark.slow
 def test_batches_follow_the_seeded_epoch_order(tmp_path, monkeypatch):
     """Each epoch trains on the batches of its (seed, epoch) order, whatever the Python
     random state: a resumed run sees the same batches as an uninterrupted one."""

@@ -48,6 +48,7 @@ def test_plain_inception_matches_keras_applications(fn, app):
     assert not se_layers(ours)
 
 
+@pytest.mark.slow
 def test_se_inception_placement():
     model = models.SEInceptionV3(include_top=False, input_shape=(75, 75, 3))
     assert model.get_layer("mixed3_se").input is model.get_layer("mixed3").output

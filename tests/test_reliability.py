@@ -406,6 +406,7 @@ def _write_many(path):
         files.write_json(path, {"writer": os.getpid(), "i": i})
 
 
+@pytest.mark.slow
 def test_processes_writing_one_file_at_once_do_not_collide(tmp_path):
     # The chief and the workers of a search all write run.json and config files.
     import multiprocessing
