@@ -6,6 +6,7 @@ import keras
 import numpy as np
 
 from keras_se.layers import eca_kernel_size, se_units
+from keras_se.convert.timm_weights import load_timm_weights
 from keras_se.layers.attention_types import DEFAULT_ATTENTION, timm_attention
 from keras_se.models import resnet
 
@@ -115,7 +116,8 @@ def from_timm(module, input_shape=(None, None, 3), include_preprocessing=True, n
         basic_branch_relu=legacy,
         name=name,
     )
-    _copy_weights(module, model, legacy, stages, deep_stem, attention)
+    load_timm_weights(model, {key: _np(value) for key, value in module.state_dict().items()},
+                      legacy)
     return model
 
 
@@ -217,86 +219,3 @@ def _ratio_for(widths, modules, kwargs):
 
 def _np(tensor):
     return tensor.detach().cpu().float().numpy()
-
-
-def _conv_kernel(conv):
-    return np.transpose(_np(conv.weight), (2, 3, 1, 0))
-
-
-def _set_conv(model, name, conv):
-    model.get_layer(name).set_weights([_conv_kernel(conv)])
-
-
-def _bn_weights(bn):
-    return [_np(bn.weight), _np(bn.bias), _np(bn.running_mean), _np(bn.running_var)]
-
-
-def _set_bn(model, name, bn):
-    model.get_layer(name).set_weights(_bn_weights(bn))
-
-
-def _fc(conv, with_bias=True):
-    """A 1x1 convolution as a Dense kernel (and its bias)."""
-    weights = [_np(conv.weight)[:, :, 0, 0].T]
-    if with_bias and conv.bias is not None:
-        weights.append(_np(conv.bias))
-    return weights
-
-
-def _attention_weights(module):
-    kind = type(module).__name__
-    if kind == "SEModule":
-        return _fc(module.fc1) + _fc(module.fc2)
-    if kind == "EffectiveSEModule":
-        return _fc(module.fc)
-    if kind == "EcaModule":
-        return [_np(module.conv.weight)[0, 0]]
-    if kind == "CbamModule":
-        spatial = module.spatial.conv
-        return (_fc(module.channel.fc1) + _fc(module.channel.fc2)
-                + [_conv_kernel(spatial.conv)] + _bn_weights(spatial.bn))
-    # GatherExcite: the MLP's weights first, then each gather convolution and BN.
-    weights = []
-    if type(module.mlp).__name__ != "Identity":
-        weights += _fc(module.mlp.fc1) + _fc(module.mlp.fc2)
-    if module.gather is not None:
-        for child in module.gather:
-            if _is_conv(child):
-                weights.append(np.transpose(_np(child.weight), (2, 3, 0, 1)))
-            elif type(child).__name__ == "BatchNorm2d":
-                weights += _bn_weights(child)
-    return weights
-
-
-def _copy_weights(module, model, legacy, stages, deep_stem, attention_type):
-    stem = module.layer0 if legacy else module
-    if deep_stem:
-        convs = [m for m in stem.conv1 if _is_conv(m)]
-        norms = [m for m in stem.conv1 if type(m).__name__ == "BatchNorm2d"]
-        for i, conv in enumerate(convs, 1):
-            _set_conv(model, f"conv1_{i}_conv", conv)
-        for i, bn in enumerate(norms, 1):
-            _set_bn(model, f"conv1_{i}_bn", bn)
-    else:
-        _set_conv(model, "conv1_conv", stem.conv1)
-    _set_bn(model, "conv1_bn", stem.bn1)
-    for stage_index, stage in enumerate(stages, 2):
-        for block_index, block in enumerate(stage, 1):
-            prefix = f"conv{stage_index}_block{block_index}"
-            for i in (1, 2, 3):
-                if hasattr(block, f"conv{i}"):
-                    _set_conv(model, f"{prefix}_{i}_conv", getattr(block, f"conv{i}"))
-                    _set_bn(model, f"{prefix}_{i}_bn", getattr(block, f"bn{i}"))
-            if block.downsample is not None:
-                conv = next(m for m in block.downsample if _is_conv(m))
-                bn = next(m for m in block.downsample if type(m).__name__ == "BatchNorm2d")
-                _set_conv(model, f"{prefix}_0_conv", conv)
-                _set_bn(model, f"{prefix}_0_bn", bn)
-            attention = _attention_of(block)
-            if attention is not None:
-                model.get_layer(f"{prefix}_{attention_type}").set_weights(
-                    _attention_weights(attention))
-    classifier = module.last_linear if legacy else module.fc
-    model.get_layer("predictions").set_weights(
-        [_np(classifier.weight).T, _np(classifier.bias)]
-    )
