@@ -131,7 +131,7 @@ def test_the_model_takes_images_in_0_255_and_normalizes_them_as_timm():
     # timm's own recipe: scale to [0, 1], then normalize with the model's mean and std.
     _assert_same_outputs(module, model, x=(images / 255.0 - mean) / std,
                          x_keras=np.transpose(images, (0, 2, 3, 1)))
-    assert type(model.layers[1]).__name__ == "Normalization"
+    assert type(model.layers[1]).__name__ == "ImageNormalization"
 
 
 def test_tiered_stems_are_refused():

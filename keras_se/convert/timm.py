@@ -1,21 +1,13 @@
 """Conversion of timm's PyTorch ResNet family (SE, ECA, ESE, CBAM, GE; ResNet-D) into Keras."""
 
-import itertools
-
-import keras
-import numpy as np
-
-from keras_se.layers import eca_kernel_size, se_units
-from keras_se.convert.timm_weights import load_timm_weights
+from keras_se.convert.timm_architectures import (
+    IMAGENET_MEAN, IMAGENET_STD, build_timm_resnet, ratio_for)
+from keras_se.layers import eca_kernel_size
 from keras_se.layers.attention_types import DEFAULT_ATTENTION, timm_attention
 from keras_se.models import resnet
 
 # (unit kind, units per stage) -> depth: the builders' layouts, inverted.
 _DEPTHS = {layout: depth for depth, layout in resnet.RESNET_LAYOUTS.items()}
-
-#: timm's ImageNet normalization, for a module without a `pretrained_cfg`.
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 _GATES = {"Sigmoid": "sigmoid", "Hardsigmoid": "hard_sigmoid", "HardSigmoid": "hard_sigmoid"}
 
@@ -58,6 +50,31 @@ def from_timm(module, input_shape=(None, None, 3), include_preprocessing=True, n
     >>> model = keras_se.convert.from_timm(torch_model)
     >>> probabilities = keras.ops.softmax(model(images_0_to_255))
     """
+    cfg = getattr(module, "pretrained_cfg", None) or {}
+    return build_timm_resnet(
+        timm_builder_arguments(module), num_classes=module.num_classes,
+        state={key: _np(value) for key, value in module.state_dict().items()},
+        input_shape=input_shape, mean=cfg.get("mean", IMAGENET_MEAN),
+        std=cfg.get("std", IMAGENET_STD), include_preprocessing=include_preprocessing,
+        name=name)
+
+
+def timm_builder_arguments(module):
+    """The `keras_se.models` ResNet builder arguments that describe a timm
+    module: `depth`, `groups`, `base_width`, `stride_in_1x1`, `resnet_d`,
+    `legacy` (timm's legacy SENet layout), `attention`, `se_ratio`, `se_kwargs`.
+
+    Args:
+        module: a timm ResNet, ResNeXt or legacy SENet module.
+
+    Returns:
+        A dict.
+
+    Example:
+
+    >>> timm_builder_arguments(timm.create_model("ecaresnet50d"))["resnet_d"]
+    True
+    """
     legacy = hasattr(module, "layer0")
     stem_conv = module.layer0.conv1 if legacy else getattr(module, "conv1", None)
     deep_stem = _is_deep_stem(stem_conv)
@@ -91,34 +108,9 @@ def from_timm(module, input_shape=(None, None, 3), include_preprocessing=True, n
             "neither, not one without the other. Received: "
             f"{type(module).__name__} with deep_stem={deep_stem}, avg_down={avg_down}")
     attention, se_ratio, se_kwargs = _attention_arguments(stages, legacy)
-    classifier = module.last_linear if legacy else module.fc
-    inputs = keras.Input(shape=input_shape)
-    x = inputs
-    if include_preprocessing:
-        cfg = getattr(module, "pretrained_cfg", None) or {}
-        mean = np.asarray(cfg.get("mean", IMAGENET_MEAN), "float32") * 255.0
-        std = np.asarray(cfg.get("std", IMAGENET_STD), "float32") * 255.0
-        x = keras.layers.Normalization(mean=mean, variance=std ** 2,
-                                       name="normalization")(inputs)
-    model = resnet.build_resnet(
-        depth,
-        input_tensor=x,
-        classes=classifier.out_features,
-        classifier_activation=None,
-        se_ratio=se_ratio,
-        se_kwargs=se_kwargs,
-        attention=attention,
-        resnet_d=deep_stem,
-        stride_in_1x1=stride_in_1x1,
-        groups=groups,
-        base_width=base_width,
-        stem_pool_padding=((0, 1), (0, 1)) if legacy else 1,
-        basic_branch_relu=legacy,
-        name=name,
-    )
-    load_timm_weights(model, {key: _np(value) for key, value in module.state_dict().items()},
-                      legacy)
-    return model
+    return {"depth": depth, "groups": groups, "base_width": base_width,
+            "stride_in_1x1": stride_in_1x1, "resnet_d": deep_stem, "legacy": legacy,
+            "attention": attention, "se_ratio": se_ratio, "se_kwargs": se_kwargs}
 
 
 def _is_conv(layer):
@@ -157,8 +149,8 @@ def _attention_arguments(stages, legacy):
     sample = modules[0][1]
     attention = timm_attention(kind)
     if kind == "SEModule":
-        widths = [(m.fc1.in_channels, m.fc1.out_channels) for _, m in modules]
-        return (attention,) + _ratio_for(widths, modules, {"divisor": 1 if legacy else 8})
+        widths = [(stage, m.fc1.in_channels, m.fc1.out_channels) for stage, m in modules]
+        return (attention,) + ratio_for(widths, 1 if legacy else 8)
     if kind == "EffectiveSEModule":
         gate = _GATES.get(type(sample.gate).__name__)
         if gate is None:
@@ -172,8 +164,9 @@ def _attention_arguments(stages, legacy):
                              f"sizes. Received: {sample}")
         return attention, 16, None
     if kind == "CbamModule":
-        widths = [(m.channel.fc1.in_channels, m.channel.fc1.out_channels) for _, m in modules]
-        ratio, kwargs = _ratio_for(widths, modules, {"divisor": 1})
+        widths = [(stage, m.channel.fc1.in_channels, m.channel.fc1.out_channels)
+                  for stage, m in modules]
+        ratio, kwargs = ratio_for(widths, 1)
         kwargs.update(use_bias=sample.channel.fc1.bias is not None,
                       spatial_kernel_size=sample.spatial.conv.conv.kernel_size[0])
         return attention, ratio, kwargs
@@ -185,8 +178,8 @@ def _attention_arguments(stages, legacy):
                   "use_mlp": use_mlp}
         if not use_mlp:
             return attention, 16, kwargs
-        widths = [(m.mlp.fc1.in_channels, m.mlp.fc1.out_channels) for _, m in modules]
-        ratio, extra = _ratio_for(widths, modules, {"divisor": 1})
+        widths = [(stage, m.mlp.fc1.in_channels, m.mlp.fc1.out_channels) for stage, m in modules]
+        ratio, extra = ratio_for(widths, 1)
         return attention, ratio, {**kwargs, **extra}
     raise ValueError(
         "from_timm supports timm's SE, ESE, ECA, CBAM and GatherExcite blocks. "
@@ -196,25 +189,6 @@ def _attention_arguments(stages, legacy):
 def _channels(block):
     last = getattr(block, "conv3", None) or block.conv2
     return last.out_channels
-
-
-def _ratio_for(widths, modules, kwargs):
-    """`(se_ratio, se_kwargs)` giving every block its width in `widths`
-    (pairs of channels, units): one common ratio when one fits, else a ratio
-    per stage."""
-    for ratio, divisor in itertools.product((16, 8, 4, 2, 32, 64, 1), (kwargs["divisor"], 8, 1)):
-        if all(se_units(c, ratio, divisor) == u for c, u in widths):
-            return ratio, {**kwargs, "divisor": divisor}
-    per_stage = {}
-    for (stage, _), (channels, units) in zip(modules, widths):
-        # channels / ratio = units + 0.5: the floor of divisor 1 gives units.
-        ratio = channels / (units + 0.5)
-        if per_stage.get(stage, ratio) != ratio:
-            raise ValueError(
-                f"from_timm needs one attention width per stage. Received: stage {stage} "
-                f"with widths {sorted({u for (s, _), (c, u) in zip(modules, widths) if s == stage})}")
-        per_stage[stage] = ratio
-    return per_stage, {**kwargs, "divisor": 1}
 
 
 def _np(tensor):

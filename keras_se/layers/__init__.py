@@ -8,12 +8,14 @@ from keras_se.layers.effective_squeeze_excite import EffectiveSqueezeExcite
 from keras_se.layers.efficient_channel_attention import (
     EfficientChannelAttention, eca_kernel_size)
 from keras_se.layers.gather_excite import GatherExcite
+from keras_se.layers.image_normalization import ImageNormalization
 from keras_se.layers.scaled_residual import ScaledResidual
 from keras_se.layers.squeeze_excite import SqueezeExcite
 
 __all__ = [
     "SqueezeExcite", "EffectiveSqueezeExcite", "EfficientChannelAttention", "CBAM",
-    "GatherExcite", "AttentionLayer", "ScaledResidual", "get_attention", "ATTENTION_TYPES",
+    "GatherExcite", "AttentionLayer", "ImageNormalization", "ScaledResidual", "get_attention",
+    "ATTENTION_TYPES",
     "DEFAULT_ATTENTION",
     "se_units", "eca_kernel_size",
 ]
