@@ -1,6 +1,7 @@
 """keras_se: Squeeze-and-Excitation blocks and networks for Keras 3."""
 
-from keras_se import convert, layers, models, utils
+# models before convert: a model preset builds from convert's timm tables.
+from keras_se import layers, models, convert, utils  # noqa: I001
 from keras_se.fold_batch_norm import fold_batch_norm
 from keras_se.retrofit import retrofit
 from keras_se.layers import SqueezeExcite

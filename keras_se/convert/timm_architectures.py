@@ -160,7 +160,8 @@ def preset_builder_arguments(architecture, model_args, state):
 
 def build_timm_resnet(arguments, num_classes, state=None, input_shape=(None, None, 3),
                       include_top=True, classes=None, pooling=None, mean=IMAGENET_MEAN,
-                      std=IMAGENET_STD, include_preprocessing=True, metadata=None, name=None):
+                      std=IMAGENET_STD, include_preprocessing=True, metadata=None,
+                      classifier_activation=None, name=None):
     """The keras-se model of timm builder `arguments`, with `state`'s weights.
 
     Args:
@@ -176,10 +177,11 @@ def build_timm_resnet(arguments, num_classes, state=None, input_shape=(None, Non
         std: its standard deviation.
         include_preprocessing: whether the model normalizes [0, 255] images.
         metadata: further `ImageNormalization` arguments (input size, labels...).
+        classifier_activation: `predictions`' activation (None: logits).
         name: the model's name.
 
     Returns:
-        A `keras.Model` returning logits.
+        A `keras.Model`.
 
     Example:
 
@@ -193,7 +195,7 @@ def build_timm_resnet(arguments, num_classes, state=None, input_shape=(None, Non
                            name="normalization", **(metadata or {}))(inputs)
     model = resnet.build_resnet(
         input_tensor=x, include_top=include_top, pooling=pooling, classes=classes,
-        classifier_activation=None,
+        classifier_activation=classifier_activation,
         stem_pool_padding=((0, 1), (0, 1)) if legacy else 1, basic_branch_relu=legacy,
         name=name, **arguments)
     if state is not None:

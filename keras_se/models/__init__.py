@@ -10,12 +10,15 @@ the network without SE), `se_integration` (where the block sits in a residual un
 arguments), `attention` (SE by default, or "ese", "eca", "cbam", "ge"; see
 `keras_se.layers.get_attention`) and, for the ResNets and ResNeXts, `resnet_d`.
 `BUILDERS` and `get_builder` give each builder's family and default input size;
-`pyramid` turns a ResNet or ResNeXt into its P2..P5 stage features.
+`pyramid` turns a ResNet or ResNeXt into its P2..P5 stage features;
+`from_preset` builds a pretrained model from timm's checkpoints (or keras-se's
+own, written by `save_preset`).
 """
 
 from keras_se.models.bn_inception import SEBNInception
 from keras_se.models.cifar_resnet import CifarSEResNet
 from keras_se.models.inception import SEInceptionResNetV2, SEInceptionV3
+from keras_se.models.presets import from_preset, preset_config, preset_metadata, save_preset
 from keras_se.models.pyramid import pyramid
 from keras_se.models.registry import BUILDERS, BuilderInfo, get_builder, register
 from keras_se.models.resnet import (
@@ -30,5 +33,6 @@ from keras_se.models.resnext import SEResNeXt50, SEResNeXt101
 __all__ = [
     "SEResNet18", "SEResNet34", "SEResNet50", "SEResNet101", "SEResNet152", "SEResNeXt50",
     "SEResNeXt101", "CifarSEResNet", "SEInceptionV3", "SEInceptionResNetV2", "SEBNInception",
-    "BUILDERS", "BuilderInfo", "get_builder", "register", "pyramid",
+    "BUILDERS", "BuilderInfo", "get_builder", "register", "pyramid", "from_preset",
+    "save_preset", "preset_metadata", "preset_config",
 ]

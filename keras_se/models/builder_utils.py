@@ -121,20 +121,28 @@ def model_inputs(input_tensor, input_shape, include_top, default_size, min_size)
     return input_tensor, keras.utils.get_source_inputs(input_tensor)
 
 
-def validate_top_arguments(weights, include_top, pooling, classes):
-    if weights == "imagenet":
+def is_preset(weights):
+    """Whether `weights` names pretrained weights rather than a weights file:
+    `"imagenet"`, `hf://OWNER/NAME`, or a preset folder (see `from_preset`)."""
+    return isinstance(weights, (str, os.PathLike)) and (
+        weights == "imagenet" or str(weights).startswith("hf://")
+        or os.path.isfile(os.path.join(weights, "config.json")))
+
+
+def validate_top_arguments(weights, include_top, pooling, classes, presets=False):
+    """Checks keras.applications' arguments; `presets`: whether the builder
+    takes pretrained weights (`is_preset`)."""
+    if is_preset(weights) and not presets:
         raise ValueError(
-            "keras_se ships no weights and never downloads: `weights` must be "
-            "None or the path to a weights file. To start from ImageNet "
-            "weights, convert timm's pretrained model with "
-            "`keras_se.convert.from_timm(timm.create_model(name, "
-            "pretrained=True))`. Received: weights='imagenet'"
-        )
-    if weights is not None and not (
+            "Pretrained weights (`imagenet`, a preset) exist for the SEResNet and "
+            "SEResNeXt builders; this one takes None or the path to a weights file. "
+            f"Received: weights={weights!r}")
+    if weights is not None and not is_preset(weights) and not (
         isinstance(weights, (str, os.PathLike)) and os.path.exists(weights)
     ):
         raise ValueError(
-            "`weights` must be None or the path to an existing weights file. "
+            "`weights` must be None, the path to an existing weights file, or, for the "
+            "SEResNet and SEResNeXt builders, 'imagenet' or a preset. "
             f"Received: weights={weights!r}"
         )
     if pooling not in (None, "avg", "max"):

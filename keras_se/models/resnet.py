@@ -21,11 +21,18 @@ RESNET_LAYOUTS = {
 }
 
 
+# The arguments a pretrained builder model is made from.
+_PRESET_ARGUMENTS = (
+    "depth", "include_top", "weights", "input_tensor", "input_shape", "pooling", "classes",
+    "classifier_activation", "se_ratio", "se_integration", "se_stages", "se_kwargs",
+    "stride_in_1x1", "attention", "resnet_d", "groups", "name")
+
+
 def build_resnet(depth, include_top=True, weights=None, input_tensor=None, input_shape=None,
                  pooling=None, classes=1000, classifier_activation="softmax", se_ratio=16,
                  se_integration="standard", se_stages=None, se_kwargs=None, stride_in_1x1=True,
                  attention=DEFAULT_ATTENTION, resnet_d=False, groups=1, base_width=64,
-                 stem_pool_padding=1, basic_branch_relu=False, name=None):
+                 stem_pool_padding=1, basic_branch_relu=False, name=None, builder=None):
     """Builds an ImageNet (SE-)ResNet or (SE-)ResNeXt; see `SEResNet50`.
 
     `groups` and `base_width` make a ResNeXt (32 and 4 for 32x4d).
@@ -33,6 +40,8 @@ def build_resnet(depth, include_top=True, weights=None, input_tensor=None, input
     `((0, 1), (0, 1))` for the ceil-mode max pool of timm's legacy SENets,
     which also have `basic_branch_relu=True` (see `basic_unit`).
     `resnet_d` gives the deep stem and average-pool downsampling of ResNet-D.
+    `builder`: the public builder called (its defaults tell which arguments a
+    user gave, when `weights` is `"imagenet"` or a preset).
     """
     if depth not in RESNET_LAYOUTS:
         raise ValueError(
@@ -44,13 +53,18 @@ def build_resnet(depth, include_top=True, weights=None, input_tensor=None, input
         )
     if not isinstance(resnet_d, bool):
         raise ValueError(f"`resnet_d` must be a bool. Received: resnet_d={resnet_d!r}")
-    bu.validate_top_arguments(weights, include_top, pooling, classes)
+    bu.validate_top_arguments(weights, include_top, pooling, classes, presets=True)
     ratios = bu.validate_se_arguments(
         se_ratio, se_integration, se_stages, se_kwargs, IMAGENET_STAGES, attention
     )
     kind, counts = RESNET_LAYOUTS[depth]
     if groups > 1 and kind != "bottleneck":
         raise ValueError(f"ResNeXt needs bottleneck units. Received: depth={depth}")
+    if bu.is_preset(weights):
+        from keras_se.models.presets import pretrained_builder_model  # presets build on this
+
+        arguments = dict(locals())
+        return pretrained_builder_model(builder, {k: arguments[k] for k in _PRESET_ARGUMENTS})
     img_input, inputs = bu.model_inputs(
         input_tensor, input_shape, include_top, default_size=224, min_size=32
     )
@@ -104,35 +118,35 @@ def SEResNet18(include_top=True, weights=None, input_tensor=None, input_shape=No
                classes=1000, classifier_activation="softmax", se_ratio=16,
                se_integration="standard", se_stages=None, se_kwargs=None, stride_in_1x1=True,
                attention=DEFAULT_ATTENTION, resnet_d=False, name=None):
-    return build_resnet(18, **locals())
+    return build_resnet(18, builder=SEResNet18, **locals())
 
 
 def SEResNet34(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
                classes=1000, classifier_activation="softmax", se_ratio=16,
                se_integration="standard", se_stages=None, se_kwargs=None, stride_in_1x1=True,
                attention=DEFAULT_ATTENTION, resnet_d=False, name=None):
-    return build_resnet(34, **locals())
+    return build_resnet(34, builder=SEResNet34, **locals())
 
 
 def SEResNet50(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
                classes=1000, classifier_activation="softmax", se_ratio=16,
                se_integration="standard", se_stages=None, se_kwargs=None, stride_in_1x1=True,
                attention=DEFAULT_ATTENTION, resnet_d=False, name=None):
-    return build_resnet(50, **locals())
+    return build_resnet(50, builder=SEResNet50, **locals())
 
 
 def SEResNet101(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
                 classes=1000, classifier_activation="softmax", se_ratio=16,
                 se_integration="standard", se_stages=None, se_kwargs=None, stride_in_1x1=True,
                 attention=DEFAULT_ATTENTION, resnet_d=False, name=None):
-    return build_resnet(101, **locals())
+    return build_resnet(101, builder=SEResNet101, **locals())
 
 
 def SEResNet152(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
                 classes=1000, classifier_activation="softmax", se_ratio=16,
                 se_integration="standard", se_stages=None, se_kwargs=None, stride_in_1x1=True,
                 attention=DEFAULT_ATTENTION, resnet_d=False, name=None):
-    return build_resnet(152, **locals())
+    return build_resnet(152, builder=SEResNet152, **locals())
 
 
 _BASIC_INTEGRATION = (

@@ -10,14 +10,16 @@ def SEResNeXt50(include_top=True, weights=None, input_tensor=None, input_shape=N
                 classes=1000, classifier_activation="softmax", se_ratio=16,
                 se_integration="standard", se_stages=None, se_kwargs=None, stride_in_1x1=False,
                 attention=DEFAULT_ATTENTION, resnet_d=False, name=None):
-    return build_resnet(50, groups=32, base_width=4, **locals())
+    return build_resnet(50, groups=32, base_width=4, builder=SEResNeXt50,
+                        **locals())
 
 
 def SEResNeXt101(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
                  classes=1000, classifier_activation="softmax", se_ratio=16,
                  se_integration="standard", se_stages=None, se_kwargs=None, stride_in_1x1=False,
                  attention=DEFAULT_ATTENTION, resnet_d=False, name=None):
-    return build_resnet(101, groups=32, base_width=4, **locals())
+    return build_resnet(101, groups=32, base_width=4, builder=SEResNeXt101,
+                        **locals())
 
 
 document(SEResNeXt50, """Instantiates SE-ResNeXt-50 (32x4d).
