@@ -1,7 +1,7 @@
 """Conversion of timm's PyTorch ResNet family (SE, ECA, ESE, CBAM, GE; ResNet-D) into Keras."""
 
 from keras_se.convert.timm_architectures import (
-    IMAGENET_MEAN, IMAGENET_STD, build_timm_resnet, ratio_for)
+    IMAGENET_MEAN, IMAGENET_STD, STRUCTURE, TIMM_ARCHITECTURES, build_timm_resnet, ratio_for)
 from keras_se.layers import eca_kernel_size
 from keras_se.layers.attention_types import DEFAULT_ATTENTION, timm_attention
 from keras_se.models import resnet
@@ -51,12 +51,32 @@ def from_timm(module, input_shape=(None, None, 3), include_preprocessing=True, n
     >>> probabilities = keras.ops.softmax(model(images_0_to_255))
     """
     cfg = getattr(module, "pretrained_cfg", None) or {}
+    arguments = timm_builder_arguments(module)
+    size = cfg.get("input_size")
+    metadata = {"input_size": tuple(size[1:]) if size else None,
+                "crop_pct": cfg.get("crop_pct"), "interpolation": cfg.get("interpolation"),
+                "label_names": cfg.get("label_names"),
+                "source": _timm_source(cfg.get("architecture"), arguments)}
     return build_timm_resnet(
-        timm_builder_arguments(module), num_classes=module.num_classes,
+        arguments, num_classes=module.num_classes,
         state={key: _np(value) for key, value in module.state_dict().items()},
         input_shape=input_shape, mean=cfg.get("mean", IMAGENET_MEAN),
         std=cfg.get("std", IMAGENET_STD), include_preprocessing=include_preprocessing,
-        name=name)
+        metadata=metadata, name=name)
+
+
+def _timm_source(architecture, arguments):
+    """timm's `architecture` and `model_args` that rebuild a module of these
+    builder arguments (so that `save_preset` writes timm's schema), or None
+    when timm's table does not describe it."""
+    entry = TIMM_ARCHITECTURES.get(architecture)
+    if entry is None or any(entry[k] != arguments[k] for k in STRUCTURE):
+        return None
+    model_args = {}
+    if arguments["se_ratio"] is not None and \
+            arguments["attention"] != timm_attention(entry["attention_module"]):
+        model_args = {"block_args": {"attn_layer": arguments["attention"]}}
+    return {"architecture": architecture, "model_args": model_args}
 
 
 def timm_builder_arguments(module):

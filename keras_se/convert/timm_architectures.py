@@ -25,8 +25,10 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 def _entry(depth, attention=None, groups=1, base_width=64, stride_in_1x1=False,
            resnet_d=False, legacy=False):
+    # A basic unit has no 1x1 convolution: its stride's place is the builders' default.
+    basic = resnet.RESNET_LAYOUTS[depth][0] == "basic"
     return {"depth": depth, "groups": groups, "base_width": base_width,
-            "stride_in_1x1": stride_in_1x1, "resnet_d": resnet_d, "legacy": legacy,
+            "stride_in_1x1": stride_in_1x1 or basic, "resnet_d": resnet_d, "legacy": legacy,
             "attention_module": attention}
 
 
@@ -47,6 +49,10 @@ TIMM_ARCHITECTURES = {
     **{f"resnet{d}": _entry(d) for d in (18, 34, 50, 101, 152)},
     "resnet50d": _entry(50, resnet_d=True),
 }
+
+
+#: The builder arguments a table entry fixes (its attention aside).
+STRUCTURE = ("depth", "groups", "base_width", "stride_in_1x1", "resnet_d", "legacy")
 
 
 def ratio_for(widths, divisor):
