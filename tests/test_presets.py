@@ -59,6 +59,7 @@ def _same_outputs(a, b):
      False),
     (_timm_model, True),
 ], ids=["builder", "retrofitted", "converted"])
+@pytest.mark.slow
 def test_save_preset_then_from_preset_round_trips(make, timm_schema, tmp_path):
     model = make()
     save_preset(model, tmp_path / "preset")
@@ -80,6 +81,7 @@ def test_a_converted_model_is_written_under_timm_s_names(tmp_path):
     assert config["num_classes"] == 7 and config["num_features"] == 512
 
 
+@pytest.mark.slow
 def test_metadata_survives_keras_saving_and_presets(tmp_path):
     expected = {"input_size": (224, 224), "crop_pct": 0.875, "interpolation": "bicubic",
                 "mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225),
@@ -94,6 +96,7 @@ def test_metadata_survives_keras_saving_and_presets(tmp_path):
     assert preset_metadata(from_preset(str(tmp_path / "preset"), classes=3))["label_names"] is None
 
 
+@pytest.mark.slow
 def test_a_new_head_keeps_every_body_weight(tmp_path):
     save_preset(_timm_model(), tmp_path)
     full = from_preset(str(tmp_path))
@@ -175,6 +178,7 @@ def test_imagenet_exists_for_the_resnet_builders_only():
     assert "Received: weights='imagenet'" in _one_line(error)
 
 
+@pytest.mark.slow
 def test_explicit_arguments_that_contradict_the_checkpoint_are_named(tmp_path):
     save_preset(_timm_model(), tmp_path)
     # Defaults take the checkpoint's values (stride_in_1x1 is True by default).
@@ -190,6 +194,7 @@ def test_explicit_arguments_that_contradict_the_checkpoint_are_named(tmp_path):
     assert "depth=50 against the checkpoint's 18" in _one_line(error)
 
 
+@pytest.mark.slow
 def test_a_preset_missing_from_the_cache_offline_is_one_line(tmp_path):
     request = {"images": str(tmp_path / "x.npy"), "out": str(tmp_path), "cases": [
         {"name": "missing", "call": "from_preset", "preset": "hf://timm/seresnet50.ra2_in1k"}]}

@@ -8,6 +8,8 @@ config describes and copies the tensors in. `save_preset` writes a model back
 in the same layout: timm's schema where it describes the model, else keras-se's.
 """
 
+import collections.abc
+import contextlib
 import json
 import os
 
@@ -77,17 +79,72 @@ def _read_config(path, preset):
     return config
 
 
+# safetensors' dtype names as NumPy dtypes (bfloat16 from ml_dtypes, which Keras uses).
+_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16",
+           "I64": "int64", "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8",
+           "BOOL": "bool"}
+
+
+class _Tensors(collections.abc.Mapping):
+    """A safetensors file's tensors by name, each read from the file when asked
+    for, with a plain read: neither the whole checkpoint nor a memory map of it
+    stays in memory beside the model (a ResNet-50 loads in about twice its
+    file's size; `benchmarks/preset_memory.py`). `safetensors` has checked the
+    file when it opened it; its header gives each tensor's dtype, shape and bytes.
+    """
+
+    def __init__(self, path):
+        self._file = open(path, "rb")
+        (length,) = np.frombuffer(self._file.read(8), "<u8")
+        header = json.loads(self._file.read(int(length)))
+        header.pop("__metadata__", None)
+        self._start = 8 + int(length)
+        self._header = header
+
+    def __getitem__(self, name):
+        entry = self._header[name]
+        begin, end = entry["data_offsets"]
+        self._file.seek(self._start + begin)
+        if entry["dtype"] == "BF16":
+            import ml_dtypes  # Keras' own dependency
+
+            dtype = np.dtype(ml_dtypes.bfloat16)
+        else:
+            dtype = np.dtype(_DTYPES[entry["dtype"]])
+        return np.frombuffer(self._file.read(end - begin), dtype.newbyteorder("<")).reshape(
+            entry["shape"])
+
+    def __contains__(self, name):
+        return name in self._header
+
+    def __iter__(self):
+        return iter(self._header)
+
+    def __len__(self):
+        return len(self._header)
+
+    def close(self):
+        self._file.close()
+
+
+@contextlib.contextmanager
 def _read_weights(path, preset):
     try:
-        from safetensors.numpy import load_file
+        from safetensors import safe_open
     except ImportError:
         raise ValueError("presets need safetensors: pip install 'keras-se[hub]'. "
                          f"Received: preset={preset!r}") from None
     try:
-        return load_file(path)
+        with safe_open(path, framework="np") as handle:  # checks the header and sizes
+            handle.keys()
+        tensors = _Tensors(path)
     except Exception as error:  # safetensors' own error type, OSError...: all the file's
         raise ValueError(f"{path} is not a readable safetensors file (truncated or corrupt: "
                          f"{type(error).__name__}). Received: preset={preset!r}") from None
+    try:
+        yield tensors
+    finally:
+        tensors.close()
 
 
 def preset_config(preset):
@@ -149,7 +206,13 @@ def from_preset(preset, include_top=True, classes=None, input_shape=None, poolin
     """
     config_path, weights_path = _preset_files(preset)
     config = _read_config(config_path, preset)
-    state = _read_weights(weights_path, preset)
+    with _read_weights(weights_path, preset) as state:
+        return _model(config, state, preset, include_top, classes, input_shape, pooling,
+                      include_preprocessing, classifier_activation, name)
+
+
+def _model(config, state, preset, include_top, classes, input_shape, pooling,
+           include_preprocessing, classifier_activation, name):
     if KERAS_SE_SCHEMA in config:
         if (include_preprocessing is not True or input_shape is not None
                 or classifier_activation is not None):
