@@ -18,7 +18,8 @@ own, written by `save_preset`).
 from keras_se.models.bn_inception import SEBNInception
 from keras_se.models.cifar_resnet import CifarSEResNet
 from keras_se.models.inception import SEInceptionResNetV2, SEInceptionV3
-from keras_se.models.presets import from_preset, preset_config, preset_metadata, save_preset
+from keras_se.models.presets import (
+    IMAGENET_PRESETS, from_preset, preset_config, preset_metadata, save_preset)
 from keras_se.models.pyramid import pyramid
 from keras_se.models.registry import BUILDERS, BuilderInfo, get_builder, register
 from keras_se.models.resnet import (
@@ -34,5 +35,5 @@ __all__ = [
     "SEResNet18", "SEResNet34", "SEResNet50", "SEResNet101", "SEResNet152", "SEResNeXt50",
     "SEResNeXt101", "CifarSEResNet", "SEInceptionV3", "SEInceptionResNetV2", "SEBNInception",
     "BUILDERS", "BuilderInfo", "get_builder", "register", "pyramid", "from_preset",
-    "save_preset", "preset_metadata", "preset_config",
+    "save_preset", "preset_metadata", "preset_config", "IMAGENET_PRESETS",
 ]

@@ -38,8 +38,8 @@ def validate_se_arguments(se_ratio, se_integration, se_stages, se_kwargs, stages
     """
     validate_attention(attention)
     if isinstance(se_ratio, dict):
-        if not se_ratio or not all(
-                _is_stage(stage, stages) and is_positive_number(ratio) for stage, ratio in se_ratio.items()):
+        if not se_ratio or not all(_is_stage(stage, stages) and is_positive_number(ratio)
+                                   for stage, ratio in se_ratio.items()):
             raise ValueError(
                 "`se_ratio` as a dict must map stages of "
                 f"{tuple(stages)} to positive numbers. Received: se_ratio={se_ratio!r}"

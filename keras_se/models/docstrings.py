@@ -10,8 +10,7 @@ import textwrap
 _ARGS = {
     "depth": "the network's depth.",
     "include_top": "whether the model ends with `avg_pool` and the `predictions` layer.",
-    "weights": "None, or the path of a weights file to load. keras_se never downloads: "
-               "`keras_se.convert.from_timm` converts timm's pretrained models.",
+    "weights": "None, or the path of a weights file to load.",
     "input_tensor": "optional Keras tensor to use as the model's input.",
     "input_shape": "optional shape tuple; `({size}, {size}, 3)` by default with "
                    "`include_top`, else `(None, None, 3)`; at least {min_size}x{min_size}.",
@@ -43,6 +42,17 @@ _ARGS = {
     "name": "the model's name; by default `{default_name}`, without the attention "
             "prefix when there is no block.",
 }
+
+#: `weights` of the builders that have pretrained checkpoints (ResNets, ResNeXts).
+PRETRAINED_WEIGHTS = (
+    "None; the path of a weights file; `\"imagenet\"`, the timm ImageNet checkpoint "
+    "whose architecture the other arguments describe (`keras_se.models.IMAGENET_PRESETS`; "
+    "with the defaults, stride in the 1x1 convolution: the paper's weights, timm's "
+    "`legacy_seresnet50.in1k` for SE-ResNet-50); or any preset of "
+    "`keras_se.models.from_preset` (`hf://OWNER/NAME`, a folder). Arguments left at "
+    "their defaults take the checkpoint's values; one given that contradicts it raises a "
+    "`ValueError`. The model then returns `classifier_activation`'s output of the "
+    "checkpoint's head, or a fresh head for other `classes`.")
 
 _TEMPLATE = """{summary}
 

@@ -87,8 +87,8 @@ places it. 25.51M parameters and 5.720 GMACs at 299x299.""",
          where="after each module's concatenation", module="module", size=299, min_size=75,
          plain="InceptionV3",
          default_name="se_inception_v3")
-document(SEInceptionResNetV2, """Instantiates SE-Inception-ResNet-v2 (the paper's SE-ResNet module, Fig. 3,
-on Inception-ResNet-v2's residual branches).
+document(SEInceptionResNetV2, """Instantiates SE-Inception-ResNet-v2 (the paper's SE-ResNet
+module, Fig. 3, on Inception-ResNet-v2's residual branches).
 
 keras.applications.InceptionResNetV2's layout and names, with an SE block on
 each residual branch before its scaled addition (`block35_1_se`, ...). Its

@@ -4,7 +4,7 @@ import keras
 
 from keras_se.layers.attention_types import DEFAULT_ATTENTION
 from keras_se.models import builder_utils as bu
-from keras_se.models.docstrings import document
+from keras_se.models.docstrings import PRETRAINED_WEIGHTS, document
 from keras_se.models import residual_units as ru
 from keras_se.models.registry import register
 
@@ -155,14 +155,16 @@ _BASIC_INTEGRATION = (
     "convolution), the placements of the paper's section 6.5 (Table 14).")
 _BASIC = {"stride_in_1x1": "a bool, kept for the signature of the bottleneck ResNets; a basic "
                            "unit strides in its first 3x3 convolution.",
-          "se_integration": _BASIC_INTEGRATION}
+          "se_integration": _BASIC_INTEGRATION, "weights": PRETRAINED_WEIGHTS}
+_BOTTLENECK = {"weights": PRETRAINED_WEIGHTS}
 document(SEResNet18, """Instantiates SE-ResNet-18.
 
 ResNet-18 (He et al., 2016): two 3x3 convolutions per basic unit, two units
 per stage, with an SE block on each unit's residual branch. Not in the SE
 paper; timm has it as `seresnet18`. 11.79M parameters and 1.816 GMACs at
 224x224 (11.70M and 1.814 G plain).""",
-         'model = keras_se.models.SEResNet18(input_shape=(64, 64, 3), classes=10)', overrides=_BASIC,
+         'model = keras_se.models.SEResNet18(input_shape=(64, 64, 3), classes=10)',
+         overrides=_BASIC,
          size=224, min_size=32, stages="2 to 5", plain="ResNet-18", default_name="se_resnet18")
 document(SEResNet34, """Instantiates SE-ResNet-34.
 
@@ -170,7 +172,8 @@ ResNet-34's basic units (3, 4, 6 and 3 of them in stages 2 to 5), each with
 an SE block before its addition, named like keras.applications' ResNets
 (`conv4_block6_se`). 21.98M parameters, 3.667 GMACs at 224x224; the SE
 blocks add 0.17M parameters.""",
-         'backbone = keras_se.models.SEResNet34(include_top=False, pooling="avg")', overrides=_BASIC,
+         'backbone = keras_se.models.SEResNet34(include_top=False, pooling="avg")',
+         overrides=_BASIC,
          size=224, min_size=32, stages="2 to 5", plain="ResNet-34", default_name="se_resnet34")
 document(SEResNet50, """Instantiates SE-ResNet-50, the SE paper's main ImageNet network.
 
@@ -180,6 +183,7 @@ bottleneck units, in keras.applications.ResNet50's layout and layer names
 counts 28.14M parameters and 3.872 GMACs, the paper's 28.1M and 3.87
 GFLOPs (Hu et al., Squeeze-and-Excitation Networks, CVPR 2018, Table 2).""",
          'model = keras_se.models.SEResNet50(se_ratio=8, classifier_activation=None)',
+         overrides=_BOTTLENECK,
          size=224, min_size=32, stages="2 to 5", plain="ResNet-50", default_name="se_resnet50")
 document(SEResNet101, """Instantiates SE-ResNet-101 (the SE paper's Table 2).
 
@@ -187,12 +191,14 @@ ResNet-101: 3, 4, 23 and 3 bottleneck units, 23 of them in conv4_x, each
 with SE. 49.43M parameters and 7.593 GMACs at 224x224, against the paper's
 7.60 GFLOPs (7.570 and 44.65M without SE).""",
          'features = keras_se.models.SEResNet101(include_top=False, se_stages=(4, 5))',
+         overrides=_BOTTLENECK,
          size=224, min_size=32, stages="2 to 5", plain="ResNet-101", default_name="se_resnet101")
 document(SEResNet152, """Instantiates SE-ResNet-152, the deepest ResNet of the SE paper.
 
 Stages of 3, 8, 36 and 3 bottleneck units with SE: 66.97M parameters and
 11.315 GMACs at 224x224 (the paper: 11.32 GFLOPs, 21.57% top-1 error).""",
          'model = keras_se.models.SEResNet152(input_shape=(128, 128, 3))',
+         overrides=_BOTTLENECK,
          size=224, min_size=32, stages="2 to 5", plain="ResNet-152", default_name="se_resnet152")
 
 register("resnet", 224, 32, SEResNet18, SEResNet34, SEResNet50, SEResNet101, SEResNet152)
