@@ -35,8 +35,8 @@ def attention_literals(source):
             and node.value in TYPE_NAMES and id(node) not in docstrings]
 
 
-# timm's own attribute names, not attention types (`block.se`, timm's SE module).
-TIMM_ATTRIBUTES = {(ROOT / "keras_se" / "convert" / "timm.py", "se")}
+# timm's own attribute name, not an attention type (`block.se`), defined once.
+TIMM_ATTRIBUTES = {(ROOT / "keras_se" / "convert" / "timm_weights.py", "se")}
 
 
 def test_no_module_but_the_registry_names_an_attention_type():

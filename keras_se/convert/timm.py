@@ -2,6 +2,7 @@
 
 from keras_se.convert.timm_architectures import (
     IMAGENET_MEAN, IMAGENET_STD, STRUCTURE, TIMM_ARCHITECTURES, build_timm_resnet, ratio_for)
+from keras_se.convert.timm_weights import TIMM_ATTENTION_ATTRIBUTES
 from keras_se.layers import eca_kernel_size
 from keras_se.layers.attention_types import DEFAULT_ATTENTION, timm_attention
 from keras_se.models import resnet
@@ -150,7 +151,8 @@ def _is_avg_down(downsample):
 
 
 def _attention_of(block):
-    module = getattr(block, "se", None) or getattr(block, "se_module", None)
+    module = next((getattr(block, name) for name in TIMM_ATTENTION_ATTRIBUTES.values()
+                   if getattr(block, name, None) is not None), None)
     return module if module is not None and type(module).__name__ != "Identity" else None
 
 

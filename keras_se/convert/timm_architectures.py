@@ -13,7 +13,7 @@ import re
 
 import keras
 
-from keras_se.convert.timm_weights import load_timm_weights
+from keras_se.convert.timm_weights import TIMM_ATTENTION_ATTRIBUTES, load_timm_weights
 from keras_se.layers import ImageNormalization, eca_kernel_size, se_units
 from keras_se.layers.attention_types import DEFAULT_ATTENTION, REGISTRY, timm_attention
 from keras_se.models import resnet
@@ -126,7 +126,7 @@ def preset_builder_arguments(architecture, model_args, state):
                              f"Received: attn_layer={attn_layer!r}")
         attention = attn_layer
     legacy = entry["legacy"]
-    module = "se_module" if legacy else "se"
+    module = TIMM_ATTENTION_ATTRIBUTES[legacy]
     se_ratio, se_kwargs = None, None
     if attention is not None:
         layer = REGISTRY[attention].layer

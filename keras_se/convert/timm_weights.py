@@ -22,7 +22,7 @@ _TO_KERAS = {
     "depthwise": lambda w: np.transpose(w, (2, 3, 0, 1)),
     "fc1x1": lambda w: w[:, :, 0, 0].T,
     "linear": lambda w: w.T,
-    "eca": lambda w: w.reshape(-1),
+    "kernel1d": lambda w: w.reshape(-1),
     "vector": lambda w: w,
 }
 _TO_TIMM = {
@@ -30,10 +30,13 @@ _TO_TIMM = {
     "depthwise": lambda w: np.transpose(w, (2, 3, 0, 1)),
     "fc1x1": lambda w: w.T[:, :, None, None],
     "linear": lambda w: w.T,
-    "eca": lambda w: w.reshape(1, 1, -1),
+    "kernel1d": lambda w: w.reshape(1, 1, -1),
     "vector": lambda w: w,
 }
 _BN = ("weight", "bias", "running_mean", "running_var")
+# The attribute of timm's blocks that holds their attention module (timm's own
+# names, not attention types): ResNet's `block.se`, the legacy SENets' `se_module`.
+TIMM_ATTENTION_ATTRIBUTES = {False: "se", True: "se_module"}
 _BLOCK_CONV = re.compile(r"conv(\d)_block(\d+)_(\d)_conv")
 _BLOCK = re.compile(r"conv(\d)_block(\d+)_")
 
@@ -53,7 +56,7 @@ def _attention_tensors(layer, prefix):
     if isinstance(layer, EffectiveSqueezeExcite):
         return _fc(f"{prefix}.fc", True)
     if isinstance(layer, EfficientChannelAttention):
-        return [(f"{prefix}.conv.weight", "eca")]
+        return [(f"{prefix}.conv.weight", "kernel1d")]
     if isinstance(layer, CBAM):
         return (_fc(f"{prefix}.channel.fc1", layer.use_bias)
                 + _fc(f"{prefix}.channel.fc2", layer.use_bias)
@@ -122,7 +125,7 @@ def timm_plan(model, legacy=False):
             tensors = _bn(prefix) if name.endswith("_bn") else [(f"{prefix}.weight", "conv")]
         elif isinstance(layer, AttentionLayer) and block:
             stage, number = int(block.group(1)), int(block.group(2))
-            module = "se_module" if legacy else "se"
+            module = TIMM_ATTENTION_ATTRIBUTES[legacy]
             tensors = _attention_tensors(layer, f"layer{stage - 1}.{number - 1}.{module}")
         elif name == "predictions":
             head = "last_linear" if legacy else "fc"
