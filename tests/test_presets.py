@@ -200,7 +200,9 @@ def test_a_preset_missing_from_the_cache_offline_is_one_line(tmp_path):
         {"name": "missing", "call": "from_preset", "preset": "hf://timm/seresnet50.ra2_in1k"}]}
     np.save(tmp_path / "x.npy", IMAGES)
     (tmp_path / "request.json").write_text(json.dumps(request))
-    env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
+    # The child blocks torch: it runs on TensorFlow, whatever this process's back end.
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1",
+           "KERAS_BACKEND": "tensorflow"}
     ran = subprocess.run([sys.executable, os.path.join(HERE, "preset_child.py"),
                           str(tmp_path / "request.json")], env=env, capture_output=True,
                          text=True, timeout=300)
