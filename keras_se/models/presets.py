@@ -10,6 +10,7 @@ in the same layout: timm's schema where it describes the model, else keras-se's.
 
 import collections.abc
 import contextlib
+import inspect
 import json
 import os
 
@@ -436,8 +437,6 @@ def pretrained_builder_model(builder, arguments):
 
     >>> model = pretrained_builder_model(SEResNet50, {..., "weights": "imagenet"})
     """
-    import inspect
-
     defaults = {k: p.default for k, p in inspect.signature(builder).parameters.items()}
     given = {k: v for k, v in arguments.items() if k in defaults and v != defaults[k]}
     if arguments["input_tensor"] is not None:
@@ -473,7 +472,7 @@ def pretrained_builder_model(builder, arguments):
 
 def _model_arguments(model, config):
     """The builder arguments of a timm checkpoint's model (see `preset_builder_arguments`)."""
-    from keras_se.utils import se_layers
+    from keras_se.utils import se_layers  # keras_se.utils counts models: imported after them
 
     found = _structure(config["architecture"])
     attn_layer = ((config.get("model_args") or {}).get("block_args") or {}).get("attn_layer")
