@@ -162,7 +162,9 @@ def test_a_misshapen_tensor_is_one_line(tmp_path):
 def test_a_folder_without_a_preset_is_one_line(tmp_path):
     with pytest.raises(ValueError) as error:
         from_preset(str(tmp_path))
-    assert f"Received: preset={str(tmp_path)!r}" in _one_line(error)
+    text = _one_line(error)
+    assert "a folder holding config.json and model.safetensors" in text
+    assert text.endswith(f"Received: preset={str(tmp_path)!r}")
 
 
 def test_imagenet_without_a_checkpoint_names_the_closest():
