@@ -126,4 +126,3 @@ def test_subclassed_model_is_refused():
 
     with pytest.raises(ValueError, match="Received: model=Net"):
         keras_se.fold_batch_norm(Net())
-

@@ -121,4 +121,3 @@ def format_report(report):
                  f"{100 * report['same_class_fraction']:.1f}% of {report['test_images']} "
                  "test images")
     return "\n".join(lines)
-

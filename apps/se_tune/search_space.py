@@ -172,5 +172,3 @@ def max_trials(search, space):
 
 def format_values(values):
     return ", ".join(f"{k}={'none' if v is None else v}" for k, v in values.items())
-
-

@@ -337,5 +337,3 @@ def train_model(model_config, train, data_config, splits, logdir, seed, hparams=
                                      seed, hparams)
     summary["dtype_policy"] = PRECISION_POLICIES[resolve_precision(train.precision)]
     return model, history, summary
-
-

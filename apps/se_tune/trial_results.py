@@ -110,7 +110,3 @@ def missing_configurations(search, rows):
     if finished >= wanted:
         return []
     return [f"{wanted - finished} of {wanted} requested trials"]
-
-
-
-
