@@ -479,18 +479,24 @@ def test_a_search_killed_anywhere_resumes_to_the_same_table(tuner, seed, tmp_pat
 
 @pytest.mark.slow
 @TENSORFLOW_ONLY_KILLS
-def test_kills_between_keras_tuner_writes_lose_no_trial(tmp_path):
+# The oracle's saves: 3 a trial (created, updated, ended). Hyperband over two
+# 2-epoch trials: the 4th save is the second trial's creation.
+@pytest.mark.parametrize("tuner,epochs,kills,trials", [
+    ("grid", "1", (4, 3, 2, 5), 3), ("hyperband", "2", (4,), 2)])
+def test_kills_between_keras_tuner_writes_lose_no_trial(tmp_path, tuner, epochs, kills, trials):
     # keras-tuner writes a trial's file, then the oracle's: a kill in between left
     # that trial RUNNING for ever and its configuration missing from a search that
-    # then said it succeeded.
-    space = ["--search.space", '{"se_ratio": [4, 8, null]}', "--train.epochs", "1"]
+    # then said it succeeded; retried instead, it ran outside Hyperband's brackets,
+    # which then drew one trial more than an uninterrupted search.
+    space = ["--search.space", '{"se_ratio": [4, 8, null]}', "--train.epochs", epochs,
+             "--search.tuner", tuner, "--search.max_trials", "3"]
     clean = run_app(_search(tmp_path / "clean", *space))
     assert clean.returncode == 0, clean.stderr[-2000:]
     argv = _search(tmp_path / "killed", *space)
-    for n in (4, 3, 2, 5):  # each planned kill must land: the run ends with SIGKILL
+    for n in kills:  # each planned kill must land: the run ends with SIGKILL
         killed = run_app(argv, faults=f"oracle_save:{n}")
         assert killed.returncode == -signal.SIGKILL, (n, killed.stderr[-2000:])
     resumed = run_app(argv)
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
     assert _rows(tmp_path / "killed") == _rows(tmp_path / "clean")
-    assert [r["status"] for r in _rows(tmp_path / "killed")] == ["COMPLETED"] * 3
+    assert [r["status"] for r in _rows(tmp_path / "killed")] == ["COMPLETED"] * trials

@@ -5,8 +5,8 @@ moments of a trial's start and end, so a kill can leave them half written or
 out of step: a trial file that the oracle's state never heard of stays RUNNING
 for ever, and GridSearch's own ordering (a linked list kept in `oracle.json`)
 then fails to reload (keras-tuner #1055) or believes the grid exhausted. These
-oracles write their state atomically, send such orphaned trials back to
-keras-tuner's retry queue when they reload, and derive the grid's next
+oracles write their state atomically, forget such orphaned trials when they
+reload (the oracle creates them again, as it did before the kill), and derive the grid's next
 configuration from the trials on disk alone.
 
 In a distributed search the chief's oracle also knows which workers are alive
@@ -68,7 +68,7 @@ def contract_breaches(state, oracle):
 
 
 class ResumableOracle:
-    """Mixed into a keras-tuner oracle: atomic state, orphaned trials retried,
+    """Mixed into a keras-tuner oracle: atomic state, orphaned trials created again,
     and, in a distributed search's chief, trials kept by the workers that run them.
 
     Args:
@@ -94,14 +94,18 @@ class ResumableOracle:
         atomic_write_text(self.state_path, json.dumps(self.get_state()))
 
     def set_state(self, state):
-        # keras-tuner retries the trials its saved state lists as running; add the
-        # ones whose own files say RUNNING but which that state never heard of
-        # (killed between writing the trial's file and the oracle's).
+        # A trial whose own file says RUNNING but which the saved state never heard
+        # of was killed between keras-tuner's two writes of its creation, before it
+        # ran. Forgotten, it is created again from the state saved before it: the
+        # same id and values, and the oracle's own bookkeeping (Hyperband's
+        # brackets, the random seed, the values tried) counts it once.
         listed = set(state["ongoing_trials"].values()) | set(state["retry_queue"])
-        orphans = {f"resumed-{trial_id}": trial_id for trial_id, trial in self.trials.items()
-                   if trial.status == RUNNING and trial_id not in listed}
+        for trial_id in [trial_id for trial_id, trial in self.trials.items()
+                         if trial.status == RUNNING and trial_id not in listed
+                         and trial_id not in state["end_order"]]:
+            del self.trials[trial_id]
         self.saved_owners = dict(state["ongoing_trials"])
-        super().set_state({**state, "ongoing_trials": {**state["ongoing_trials"], **orphans}})
+        super().set_state(state)
 
     def reload(self):
         # keras-tuner sends every trial that was running to its retry queue.
