@@ -38,6 +38,23 @@ def test_the_interval_of_a_mean_is_students_t_interval():
     assert mean_interval([0.9]).low is None  # one seed has no interval
 
 
+def test_an_accuracy_interval_stays_inside_zero_and_one():
+    # 0.99, 1.0, 1.0 over 300 images; 1.0 moves half an image inside: logits
+    # ln(0.99 / 0.01) = 4.5951 and ln(599) = 6.3953 (twice): mean 5.7952, sd
+    # 1.8002 / sqrt(3), half-width t(0.975, 2) * sd / sqrt(3) = 2.5822.
+    interval = mean_interval([0.99, 1.0, 1.0], bounds=(0, 1), step=1 / 300)
+    assert interval.mean == pytest.approx(0.996667, abs=1e-6)
+    assert interval.low == pytest.approx(1 / (1 + math.exp(-(5.7952 - 2.5822))), abs=1e-4)
+    assert interval.high == pytest.approx(1 / (1 + math.exp(-(5.7952 + 2.5822))), abs=1e-5)
+    assert 0 < interval.low < interval.high < 1
+    assert mean_interval([0.0, 0.0, 0.01], bounds=(0, 1), step=1 / 300).low > 0
+    # The search's rows: the table's interval and the verdict's.
+    rows = _rows({8: [0.99, 1.0, 1.0], None: [0.98, 0.99, 1.0]})
+    rows[0]["val_images"] = 300
+    assert verdict_lines(rows, ["se_ratio"])[-2] == (
+        "best by mean: r=8 (mean 99.7%, 95% CI 96.1 to 100.0, 3 seeds)")
+
+
 def test_a_known_gain_over_the_baseline_is_found_with_its_interval():
     gains = [0.010, 0.012, 0.008, 0.011, 0.009]  # mean 0.010, sd sqrt(2.5) / 1000
     rows = _rows({8: [b + g for b, g in zip(BASELINE, gains)], None: BASELINE})
@@ -85,7 +102,9 @@ def test_the_best_configuration_against_the_runner_up():
     clear = _rows({8: [b + 0.03 for b in BASELINE], 16: [b + 0.01 for b in BASELINE],
                    None: BASELINE})
     lines = verdict_lines(clear, ["se_ratio"])
-    assert lines[-2] == "best by mean: r=8 (mean 95.0%, 95% CI 93.0 to 97.0, 5 seeds)"
+    # The logits of 0.93, 0.95, 0.97, 0.94, 0.96: mean 2.9874, sd 0.3512; half-width
+    # t(0.975, 4) * 0.3512 / sqrt(5) = 0.4360; expit(2.5514), expit(3.4234).
+    assert lines[-2] == "best by mean: r=8 (mean 95.0%, 95% CI 92.8 to 96.8, 5 seeds)"
     assert lines[-1] == ("r=8: +2.0 points over the runner-up r=16 (95% CI +2.0 to +2.0, "
                          "5 seeds): distinguishable from the runner-up")
 

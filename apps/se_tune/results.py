@@ -125,8 +125,11 @@ def _accuracies(row):
 
 
 def accuracy_interval(row):
-    """A trial's mean best validation accuracy over its seeds, with its interval."""
-    return mean_interval(_accuracies(row).values())
+    """A trial's mean best validation accuracy over its seeds, with its
+    interval, inside [0, 1] (an accuracy's step is one validation image)."""
+    images = row.get("val_images")
+    return mean_interval(_accuracies(row).values(), bounds=(0, 1),
+                         step=1 / images if images else None)
 
 
 def verdict_lines(rows, space_keys):
@@ -213,8 +216,11 @@ def write_frontier(rows, run_dir, space_keys):
     return table
 
 
-def _half_width(interval):
-    return 0.0 if interval.low is None else interval.high - interval.mean
+def _error_bar(intervals):
+    """matplotlib's asymmetric error bars (below, above) of `intervals`: a
+    bounded interval is not centred on its mean."""
+    return [[0.0 if i.low is None else i.mean - i.low for i in intervals],
+            [0.0 if i.low is None else i.high - i.mean for i in intervals]]
 
 
 def _plot_frontier(points, path):
@@ -222,7 +228,7 @@ def _plot_frontier(points, path):
     ax = fig.subplots()
     for p in points:
         ax.errorbar(p["latency"].mean, p["accuracy"].mean, xerr=p["latency"].sd,
-                    yerr=_half_width(p["accuracy"]), fmt="o" if p["pareto"] else "s",
+                    yerr=_error_bar([p["accuracy"]]), fmt="o" if p["pareto"] else "s",
                     color="C0" if p["pareto"] else "gray", capsize=3)
         ax.annotate(p["configuration"], (p["latency"].mean, p["accuracy"].mean),
                     textcoords="offset points", xytext=(4, 4), fontsize=7)
@@ -244,7 +250,7 @@ def plot_ratio(rows, path):
     if with_se:
         intervals = [accuracy_interval(r) for _, r in with_se]
         ax.errorbar([ratio for ratio, _ in with_se], [i.mean for i in intervals],
-                    yerr=[_half_width(i) for i in intervals], fmt="o-", capsize=3,
+                    yerr=_error_bar(intervals), fmt="o-", capsize=3,
                     label="SE (bars: 95% CI)")
         ax.set_xscale("log", base=2)
     for _, values, row in found:
@@ -269,8 +275,9 @@ def plot_configurations(rows, space_keys, path):
     for y, (name, values, row) in enumerate(found):
         interval = accuracy_interval(row)
         plain = any(values.get(k, "") is None for k in BASELINES)
-        ax.errorbar(interval.mean, y, xerr=_half_width(interval), fmt="o", capsize=3,
+        ax.errorbar(interval.mean, y, xerr=_error_bar([interval]), fmt="o", capsize=3,
                     color="gray" if plain else "C0")
+    ax.set_xlim(right=min(ax.get_xlim()[1], 1.0))
     ax.set_yticks(range(len(found)), [name for name, _, _ in found])
     ax.set_xlabel("best validation accuracy (mean over seeds; bars: 95% CI)")
     ax.set_title("configurations")
@@ -280,6 +287,7 @@ def plot_configurations(rows, space_keys, path):
 
 
 def _finish(fig, ax, path, xlabel, ylabel, title):
+    ax.set_ylim(top=min(ax.get_ylim()[1], 1.0))  # the y axis is an accuracy
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)

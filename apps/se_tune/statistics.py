@@ -6,6 +6,13 @@ configuration's seeds, and of the mean of the per-seed differences between two
 configurations (the paired t-test's interval). Seed k trains every
 configuration from the same initial weights' seed and batch order, so the
 pairing removes the seed's own luck from the difference.
+
+An accuracy lies in [0, 1], and so must its interval: a plain t interval of
+0.99, 1.0 and 1.0 runs to 1.0104. A bounded quantity's interval is the t
+interval of its logits, mapped back (a t interval on a transformed scale), so
+it never leaves the bounds. A value on a bound has an infinite logit: it moves
+half a step inside (the empirical logit, Haldane-Anscombe's 1/2 correction;
+the step of an accuracy over N images is 1/N).
 """
 
 import dataclasses
@@ -13,7 +20,7 @@ import math
 from typing import Optional
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 CONFIDENCE = 0.95
 
@@ -33,16 +40,25 @@ class Interval:
         return self.low is None or self.low <= 0 <= self.high
 
 
-def mean_interval(values):
-    """The mean of `values` with its t interval.
+def mean_interval(values, bounds=None, step=None):
+    """The mean of `values` with its 95% t interval.
 
     Args:
         values: one number per seed.
+        bounds: (low, high) that the values cannot leave, (0, 1) for an
+            accuracy: the interval is then a t interval of the logits of the
+            values' position between the bounds, mapped back, so it stays
+            inside them. None: a plain t interval.
+        step: the values' resolution (1/N for an accuracy over N images): with
+            `bounds`, a value on a bound is taken half a step inside. None: a
+            thousandth of the range.
 
     Example:
 
     >>> mean_interval([0.90, 0.92, 0.94]).low
     0.8703...
+    >>> mean_interval([0.99, 1.0, 1.0], bounds=(0, 1), step=1 / 300).high
+    0.9998...
     """
     values = np.asarray(list(values), dtype="float64")
     n = len(values)
@@ -50,8 +66,19 @@ def mean_interval(values):
     if n < 2:
         return Interval(mean, 0.0 if n else math.nan, n)
     sd = float(values.std(ddof=1))
-    half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1)) * sd / math.sqrt(n)
-    return Interval(mean, sd, n, mean - half, mean + half)
+    t = float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1))
+    if bounds is None:
+        half = t * sd / math.sqrt(n)
+        return Interval(mean, sd, n, mean - half, mean + half)
+    low, high = bounds
+    span = high - low
+    inside = (step if step is not None else span / 1000) / 2 / span
+    share = np.clip((values - low) / span, inside, 1 - inside)
+    logits = np.log(share) - np.log1p(-share)
+    half = t * float(logits.std(ddof=1)) / math.sqrt(n)
+    centre = float(logits.mean())
+    return Interval(mean, sd, n, low + span * float(special.expit(centre - half)),
+                    low + span * float(special.expit(centre + half)))
 
 
 def paired_difference(values, baseline):

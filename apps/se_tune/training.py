@@ -316,6 +316,7 @@ def fit_model(model, stats, train, data_config, splits, logdir, seed, hparams=No
         "params": stats["params"],
         "macs": stats["macs"],
         "best_val_accuracy": float(np.nanmax(val_acc)),
+        "val_images": len(x_val),
         "epochs": epochs,
         "seconds_per_epoch": seconds / max(1, ran),
         "images_per_second": float(np.median(steady)) if steady else 0.0,

@@ -28,7 +28,8 @@ def trial_summary(runs):
     """A trial's figures from its seeds' runs: the cost of its network, and
     the means of what the seeds measured (the table's columns)."""
     first = runs[0]
-    summary = {key: first[key] for key in ("params", "macs", "epochs", "replicas")}
+    summary = {key: first[key] for key in ("params", "macs", "epochs", "replicas", "val_images")
+               if key in first}
     for key in ("best_val_accuracy", "latency_1_ms", "latency_batch_ms",
                 "seconds_per_epoch", "images_per_second"):
         summary[key] = float(np.mean([run[key] for run in runs]))
@@ -66,6 +67,7 @@ def collect_results(tuner, run_dir):
         for key in RESULT_COLUMNS[2:]:
             row[key] = summary.get(key)
         row["runs"] = summary.get("runs", [])
+        row["val_images"] = summary.get("val_images")
         if row["runs"]:
             interval = accuracy_interval(row)
             row.update(sd=interval.sd if interval.n > 1 else None, ci95_low=interval.low,
