@@ -35,6 +35,10 @@ def run(command, cfg, parser, given=frozenset()):
 
         check_format(cfg.format, cfg.quantize)
         model = load_exportable_model(cfg.model_path)
+    if command == "search" and not (cfg.fresh or cfg.search.fresh):
+        from se_tune.run_config import check_resumed_config
+
+        check_resumed_config(cfg.run_dir, parser.dump(cfg, skip_check=True))
     os.makedirs(cfg.run_dir, exist_ok=True)
     saved_as = "config.yaml"
     run_folder = None

@@ -1,0 +1,91 @@
+"""A resumed search's config cannot silently differ from the one its results
+came from: a change that alters results is refused, more space values run only
+the new configurations."""
+
+import csv
+import hashlib
+import os
+import re
+
+import pytest
+
+pytest.importorskip("keras_tuner")
+
+from app_helpers import EAGER, ONE_SEED, TINY, run_app  # noqa: E402
+
+pytestmark = pytest.mark.slow
+SPACE = ["--search.space", '{"se_ratio": [4, null]}']
+
+
+def _search(run_dir, *extra):
+    return ["search", *TINY, *ONE_SEED, *EAGER, "--run_dir", str(run_dir), "--train.epochs",
+            "1", "--search.inspect", "false", *SPACE, *extra]
+
+
+def _hashes(run_dir):
+    found = {}
+    for root, _, names in os.walk(run_dir):
+        for name in names:
+            path = os.path.join(root, name)
+            with open(path, "rb") as f:
+                found[os.path.relpath(path, run_dir)] = hashlib.sha256(f.read()).hexdigest()
+    return found
+
+
+def _rows(run_dir):
+    with open(os.path.join(run_dir, "results.csv")) as f:
+        return [{k: row[k] for k in ("trial", "se_ratio", "params", "best_val_accuracy",
+                                     "status")} for row in csv.DictReader(f)]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run") / "search"
+    result = run_app(_search(run_dir, "--search.repeats", "2"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    return run_dir
+
+
+@pytest.mark.parametrize("change,key", [
+    (["--train.epochs", "3"], "train.epochs=3 (the run has 1)"),
+    (["--data.name", "digits"], "data.name=digits (the run has synthetic)"),
+    (["--model.name", "SEResNet18"], "model.name=SEResNet18 (the run has CifarSEResNet)"),
+    (["--search.repeats", "1"], "search.repeats=1 (the run has 2)"),
+    (["--search.space", '{"se_ratio": [4]}'], 'search.space={"se_ratio": [4]}'),
+])
+def test_a_change_that_alters_results_is_refused_and_nothing_is_written(finished, change, key):
+    before = _hashes(finished)
+    result = run_app(_search(finished, "--search.repeats", "2", *change))
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith(f"se-tune: error: {finished} holds a search run under another "
+                               "config: ")
+    assert key in lines[0]
+    assert lines[0].count("(the run has") == 1  # only the changed key is named
+    assert _hashes(finished) == before
+
+
+def test_allowed_changes_resume_and_keep_the_results(finished):
+    before = _rows(finished)
+    result = run_app(_search(finished, "--search.repeats", "2", "--search.max_trials", "2",
+                             "--train.verbose", "1", "--inspect.images_per_class", "5"))
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert _rows(finished) == before
+
+
+@pytest.mark.slow
+def test_one_more_space_value_runs_only_that_configuration(tmp_path):
+    run_dir = tmp_path / "search"
+    first = run_app(_search(run_dir))
+    assert first.returncode == 0, first.stderr[-2000:]
+    before, trained = _rows(run_dir), _hashes(run_dir / "trials")
+    more = run_app(_search(run_dir, "--search.space", '{"se_ratio": [4, null, 8]}'))
+    assert more.returncode == 0, more.stdout[-2000:] + more.stderr[-2000:]
+    rows = _rows(run_dir)
+    assert rows[:2] == before
+    assert [(r["se_ratio"], r["status"]) for r in rows[2:]] == [("8", "COMPLETED")]
+    after = _hashes(run_dir / "trials")
+    assert {k: v for k, v in after.items() if k in trained} == trained  # nothing retrained
+    assert re.findall(r"^Trial \d+ of \d+: .*$", more.stdout, re.M) == [
+        "Trial 3 of 3: se_ratio=8"], more.stdout
