@@ -1,8 +1,7 @@
 """The option matrix: the app's training, data and search options, run on tiny
 data, each checked for its effect on what the run trained and saved.
 
-Not in it yet: `train.jit_compile`, `data.name cifar100`, `search.objective` and
-`inspect.split`."""
+Not in it yet: `train.jit_compile`, `data.name cifar100` and `inspect.split`."""
 
 import csv
 import json
@@ -114,6 +113,17 @@ def _cifar10(root):
     return ["--data.name", "cifar10", "--data.data_dir", str(root)]
 
 
+def _check_limit_batches(run):
+    assert int(_model(run).optimizer.iterations.numpy()) == 2 * 2 < 2 * STEPS  # 2 epochs
+
+
+def _check_early_stopping(run):
+    # The learning rate is too small to move val_accuracy: patience 1 stops the run
+    # after its second epoch, of 6.
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["epochs"] == 2
+
+
 def _data_check(shape, classes):
     def check(run):
         model = _model(run)
@@ -135,6 +145,11 @@ FIT_OPTIONS = {
     "bf16": (["--train.precision", "bf16"], _precision_check("mixed_bfloat16")),
     "fp16": (["--train.precision", "fp16"], _precision_check("mixed_float16")),
     "augment": (["--data.augment", "true"], _check_augment),
+    "limit_batches": (["--train.limit_batches", "2", "--train.epochs", "2"],
+                      _check_limit_batches),
+    "early_stopping": (["--train.early_stopping_patience", "1", "--train.epochs", "6",
+                        "--train.learning_rate", "1e-12", "--train.optimizer", "adamw"],
+                       _check_early_stopping),
     "folder": (_image_folder, _data_check((8, 8, 3), 2)),
     "cifar10": (_cifar10, _data_check((8, 8, 3), 10)),  # resized to TINY's image_size
 }
@@ -212,6 +227,22 @@ def test_a_search_over_stages_and_per_stage_ratios(tmp_path):
     # The verdict names results.csv's highest mean accuracy (the first on a tie).
     top = max(rows, key=lambda r: float(r["best_val_accuracy"]))
     assert f"best by mean: r={top['se_ratio']}, se_stages={top['se_stages']} (" in verdicts
+
+
+@pytest.mark.slow
+def test_val_loss_as_the_objective_picks_the_lowest(tmp_path):
+    argv = ["search", *TINY, *ONE_SEED, "--train.epochs", "2", "--search.objective", "val_loss",
+            "--search.space", '{"se_ratio": [4, 16, null]}', "--search.inspect", "false",
+            "--run_dir", str(tmp_path)]
+    assert cli.main(argv) == 0
+    with open(tmp_path / "runs.csv") as f:
+        runs = list(csv.DictReader(f))
+    lowest = min(runs, key=lambda r: float(r["objective"]))
+    assert max(float(r["objective"]) for r in runs) > float(lowest["objective"])
+    best = json.loads((tmp_path / "best_hyperparameters.json").read_text())
+    assert best["trial"] == lowest["trial"]
+    label = "no SE" if lowest["se_ratio"] == "none" else f"r={lowest['se_ratio']}"
+    assert f"best by mean val_loss: {label} (" in (tmp_path / "verdict.txt").read_text()
 
 
 def test_print_config_round_trips_through_config(tmp_path, capsys):

@@ -89,3 +89,30 @@ def test_one_more_space_value_runs_only_that_configuration(tmp_path):
     assert {k: v for k, v in after.items() if k in trained} == trained  # nothing retrained
     assert re.findall(r"^Trial \d+ of \d+: .*$", more.stdout, re.M) == [
         "Trial 3 of 3: se_ratio=8"], more.stdout
+
+
+def test_early_stopping_resumed_stops_where_an_uninterrupted_run_stops():
+    import types
+
+    from se_tune.checkpoint import ResumableEarlyStopping
+
+    values = [0.5, 0.6, 0.55, 0.58, 0.7]  # val_accuracy per epoch; patience 2 stops at epoch 3
+
+    def stopped_at(stopper, epochs):
+        stopper.set_model(types.SimpleNamespace(stop_training=False))
+        stopper.on_train_begin()
+        for epoch in epochs:
+            stopper.on_epoch_end(epoch, {stopper.monitor: values[epoch]})
+            if stopper.model.stop_training:
+                return epoch
+        return None
+
+    assert stopped_at(ResumableEarlyStopping("val_accuracy", "max", 2), range(5)) == 3
+    for kill in (1, 2, 3):  # resumed after `kill` epochs
+        resumed = ResumableEarlyStopping("val_accuracy", "max", 2, prior=values[:kill])
+        assert not resumed.stopped_before()
+        assert stopped_at(resumed, range(kill, 5)) == 3
+    # Killed after the epoch that stopped it: no further epoch.
+    assert ResumableEarlyStopping("val_accuracy", "max", 2, prior=values[:4]).stopped_before()
+    # The direction: as a loss, the same values improve only at epoch 0.
+    assert stopped_at(ResumableEarlyStopping("val_loss", "min", 2), range(5)) == 2

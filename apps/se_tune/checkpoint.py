@@ -2,6 +2,7 @@
 
 import json
 import os
+import types
 
 import keras
 
@@ -54,3 +55,37 @@ def clear_checkpoint(folder):
     for name in os.listdir(folder):
         if name.startswith("checkpoint"):
             os.remove(os.path.join(folder, name))
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """Keras' `EarlyStopping` that a resumed run continues: it first replays
+    the epochs the run had before its kill, so it stops where an uninterrupted
+    run stops.
+
+    Args:
+        monitor: the metric watched (the search's objective).
+        direction: "min" or "max".
+        patience: epochs without improvement before the run stops.
+        prior: the monitored values of the epochs before a resume.
+
+    Example:
+
+    >>> ResumableEarlyStopping("val_loss", "min", patience=3, prior=[0.9, 0.8])
+    """
+
+    def __init__(self, monitor, direction, patience, prior=()):
+        super().__init__(monitor=monitor, mode=direction, patience=patience)
+        self.prior = list(prior)
+
+    def stopped_before(self):
+        """Whether the prior epochs already stopped the run (killed after the
+        epoch that stopped it): it then trains no further epoch."""
+        probe = ResumableEarlyStopping(self.monitor, self.mode, self.patience, self.prior)
+        probe.set_model(types.SimpleNamespace(stop_training=False))
+        probe.on_train_begin()
+        return probe.model.stop_training
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        for epoch, value in enumerate(self.prior):
+            super().on_epoch_end(epoch, {self.monitor: value})

@@ -67,6 +67,13 @@ class TrainConfig:
         distribution: none, mirrored (TensorFlow's MirroredStrategy over all
             local devices) or data_parallel (Keras' JAX DataParallel over all
             devices); set up inside each trial.
+        early_stopping_patience: stop a run after this many epochs in which
+            the search's objective (`search.objective`; for `fit`,
+            val_accuracy) did not improve (Keras' EarlyStopping, resumed
+            exactly after a kill); null: never.
+        limit_batches: train and validate on each epoch's first N batches
+            only: a dry run of any config in seconds (Lightning's
+            `limit_train_batches` and `limit_val_batches`); null: all.
     """
 
     epochs: PositiveInt = 8
@@ -83,6 +90,8 @@ class TrainConfig:
     run_eagerly: bool = False
     verbose: Literal[0, 1, 2] = 2
     distribution: Literal["none", "mirrored", "data_parallel"] = "none"
+    early_stopping_patience: Optional[PositiveInt] = None
+    limit_batches: Optional[PositiveInt] = None
 
 
 @dataclasses.dataclass
@@ -108,7 +117,11 @@ class SearchConfig:
             results give each configuration's mean, standard deviation and 95%
             interval, and compare configurations over the same seeds.
         max_trials: trials to run (default: the grid's size, or 10).
-        objective: the metric to maximize.
+        objective: the metric of the training's history that ranks the
+            trials, with its direction (keras-tuner's rule): a loss is
+            minimized (`val_loss`), any other metric maximized
+            (`val_accuracy`). The best model, "best by mean", the runner-up
+            comparison, each seed's best epoch and early stopping follow it.
         fresh: start over instead of resuming: removes the run folder's trials,
             keras-tuner state and TensorBoard logs.
         max_params: a trial whose model has more parameters fails (null: no limit).

@@ -66,13 +66,14 @@ class Splits:
 class EpochBatches:
     """Batches in an order that depends only on (seed, epoch).
 
-    A run resumed at epoch k sees the same batches as an uninterrupted one.
-    Wrapped as a `keras.utils.PyDataset` by `as_dataset`.
+    A run resumed at epoch k sees the same batches as an uninterrupted one;
+    `limit` keeps each epoch's first batches only. Wrapped as a `keras.utils.PyDataset` by `as_dataset`.
     """
 
-    def __init__(self, x, y, batch_size, seed, epoch=0):
+    def __init__(self, x, y, batch_size, seed, epoch=0, limit=None):
         self.x, self.y = x, y
         self.batch_size = batch_size
+        self.limit = limit
         self.seed = seed
         self.set_epoch(epoch)
 
@@ -81,7 +82,8 @@ class EpochBatches:
         self.order = np.random.default_rng([self.seed, epoch]).permutation(len(self.x))
 
     def __len__(self):
-        return -(-len(self.x) // self.batch_size)
+        batches = -(-len(self.x) // self.batch_size)
+        return min(batches, self.limit) if self.limit else batches
 
     def batch(self, index):
         idx = self.order[index * self.batch_size:(index + 1) * self.batch_size]

@@ -1,4 +1,4 @@
-"""The app's exceptions."""
+"""The app's exceptions, and which back-end errors mean out of memory."""
 
 
 class UsageError(Exception):
@@ -19,3 +19,18 @@ class SearchIncomplete(Exception):
 
 class ChiefFailure(Exception):
     """A distributed search's chief answered a worker's call with an error."""
+
+
+# The back ends' out-of-memory exceptions: TensorFlow's and PyTorch's have types of
+# their own; JAX raises its generic runtime error with XLA's status code first.
+OUT_OF_MEMORY_TYPES = ("ResourceExhaustedError", "OutOfMemoryError")
+
+
+def is_out_of_memory(error):
+    """Whether `error` is a back end running out of (device) memory."""
+    if isinstance(error, MemoryError):
+        return True
+    if any(cls.__name__ in OUT_OF_MEMORY_TYPES for cls in type(error).__mro__):
+        return True
+    return type(error).__name__ == "XlaRuntimeError" and str(error).startswith(
+        "RESOURCE_EXHAUSTED")

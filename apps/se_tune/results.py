@@ -12,13 +12,15 @@ import json
 import os
 
 from se_tune.files import atomic_write_text
+from se_tune.objective import objective_direction
 from se_tune.plotting import new_figure
 from se_tune.statistics import mean_interval, paired_difference, verdict
 
 RESULT_COLUMNS = ("trial", "status", "params", "macs", "best_val_accuracy", "sd", "ci95_low",
                   "ci95_high", "seeds", "latency_1_ms", "latency_batch_ms", "epochs",
                   "seconds_per_epoch", "images_per_second", "reason")
-RUN_COLUMNS = ("seed", "best_val_accuracy", "latency_1_ms", "latency_batch_ms", "epochs")
+RUN_COLUMNS = ("seed", "best_val_accuracy", "objective", "latency_1_ms", "latency_batch_ms",
+               "epochs")
 
 
 def write_results(rows, run_dir, space_keys):
@@ -120,6 +122,26 @@ def _plain(value):
     return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
 
 
+def run_objective(run):
+    """A seed's best objective value (its best val_accuracy in a run folder
+    written before the objective was kept)."""
+    return run.get("objective", run["best_val_accuracy"])
+
+
+def ranked(rows, objective, row_of=lambda item: item):
+    """`rows` (or items that `row_of` maps to a row), best first by their mean
+    objective over the seeds, in the objective's direction.
+
+    Example:
+
+    >>> [r["trial"] for r in ranked(rows, "val_loss")]
+    ['0002', '0000', '0001']
+    """
+    sign = -1 if objective_direction(objective) == "max" else 1
+    return sorted(rows, key=lambda item: sign * sum(
+        run_objective(run) for run in row_of(item)["runs"]) / len(row_of(item)["runs"]))
+
+
 def _accuracies(row):
     return {run["seed"]: run["best_val_accuracy"] for run in row["runs"]}
 
@@ -132,11 +154,11 @@ def accuracy_interval(row):
                          step=1 / images if images else None)
 
 
-def verdict_lines(rows, space_keys):
+def verdict_lines(rows, space_keys, objective="val_accuracy"):
     """The search's answer, one sentence each: every SE configuration against
     the network without SE over the same seeds (with the same other values),
     every attention type against no attention block likewise, then the best
-    configuration by mean against the runner-up.
+    configuration by its mean `objective` against the runner-up.
 
     Example:
 
@@ -157,12 +179,13 @@ def verdict_lines(rows, space_keys):
                     name, paired_difference(_accuracies(row), _accuracies(baseline[0])),
                     against=BASELINES[key], gain=f"{what} pays",
                     loss=f"{what} costs accuracy"))
-    ranked = sorted(found, key=lambda c: -c[2]["best_val_accuracy"])
-    if ranked:
-        name, _, row = ranked[0]
-        lines.append(f"best by mean: {name} ({_interval_text(accuracy_interval(row))})")
-    if len(ranked) > 1:
-        (best, _, row), (second, _, other) = ranked[0], ranked[1]
+    order = ranked(found, objective, row_of=lambda c: c[2])
+    by = "" if objective == "val_accuracy" else f" {objective}"
+    if order:
+        name, _, row = order[0]
+        lines.append(f"best by mean{by}: {name} ({_interval_text(accuracy_interval(row))})")
+    if len(order) > 1:
+        (best, _, row), (second, _, other) = order[0], order[1]
         distinguishable = "distinguishable from the runner-up"
         lines.append(verdict(
             best, paired_difference(_accuracies(row), _accuracies(other)),

@@ -172,12 +172,14 @@ def _inspect_best_se_model(config, rows, splits):
     import keras_se
     from se_tune.inspect_gates import format_table, inspect_model
 
+    from se_tune.results import ranked
     from se_tune.trial_results import best_run_model
 
-    completed = sorted((r for r in rows if r["best_val_accuracy"] is not None and r["runs"]),
-                       key=lambda r: r["best_val_accuracy"], reverse=True)
+    objective = config.search.objective
+    completed = ranked([r for r in rows if r["best_val_accuracy"] is not None and r["runs"]],
+                       objective)
     for rank, row in enumerate(completed):
-        path, _ = best_run_model(config.run_dir, row)
+        path, _ = best_run_model(config.run_dir, row, objective)
         if not os.path.exists(path):
             continue
         if not keras_se.utils.se_layers(keras.saving.load_model(path, safe_mode=True)):

@@ -9,8 +9,8 @@ from se_tune import tensorboard_logging
 from se_tune.distributed import ChiefWatch, distributed_role
 from se_tune.errors import SearchIncomplete, SearchStopped
 from se_tune.files import atomic_write_text, write_json
-from se_tune.results import (plot_configurations, plot_ratio, verdict_lines, write_frontier,
-                              write_results)
+from se_tune.results import (plot_configurations, plot_ratio, ranked, verdict_lines,
+                              write_frontier, write_results)
 from se_tune.trial_results import best_run_model, collect_results, missing_configurations
 from se_tune.tuner import SETuner
 
@@ -47,11 +47,12 @@ def run_search(config, splits, run_dir):
             {**dict(zip(keys, (tuner.space.encoded[k][0] for k in keys))), "seed": config.seed},
             list(HPARAMS_METRICS),
         )
+    objective = config.search.objective
     completed = [r for r in rows if r["best_val_accuracy"] is not None and r["runs"]]
     if completed:
-        best = max(completed, key=lambda r: r["best_val_accuracy"])
+        best = ranked(completed, objective)[0]
         # The best configuration's best seed.
-        path, seed = best_run_model(run_dir, best)
+        path, seed = best_run_model(run_dir, best, objective)
         best_model = keras.saving.load_model(path, safe_mode=True)
         best_model.save(os.path.join(run_dir, "best_model.keras"))
         write_json(
@@ -63,7 +64,7 @@ def run_search(config, splits, run_dir):
             plot_ratio(rows, os.path.join(run_dir, "accuracy_vs_ratio.png"))
         plot_configurations(rows, keys, os.path.join(run_dir, "accuracy_by_configuration.png"))
         report += "\n" + write_frontier(rows, run_dir, keys)
-        verdicts = verdict_lines(rows, keys)
+        verdicts = verdict_lines(rows, keys, objective)
         atomic_write_text(os.path.join(run_dir, "verdict.txt"), "\n".join(verdicts) + "\n")
         report += "\n" + "\n".join(verdicts) + "\n"
     if stopped is not None:

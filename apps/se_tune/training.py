@@ -8,9 +8,10 @@ import keras
 import numpy as np
 
 import keras_se
-from se_tune.checkpoint import EpochCheckpoint
+from se_tune.checkpoint import EpochCheckpoint, ResumableEarlyStopping
 from se_tune.data import EpochBatches, as_dataset
-from se_tune.errors import TrialFailure, UsageError
+from se_tune.errors import TrialFailure, UsageError, is_out_of_memory
+from se_tune.objective import objective_direction
 from se_tune.schedules import LinearWarmup
 from se_tune.tensorboard_logging import TensorBoardLogger
 
@@ -243,31 +244,21 @@ class FailOnNaN(keras.callbacks.Callback):
             raise TrialFailure(f"loss became {float(loss)} at batch {batch + 1}")
 
 
-# The back ends' out-of-memory exceptions: TensorFlow's and PyTorch's have types of
-# their own; JAX raises its generic runtime error with XLA's status code first.
-OUT_OF_MEMORY_TYPES = ("ResourceExhaustedError", "OutOfMemoryError")
-
-
-def is_out_of_memory(error):
-    """Whether `error` is a back end running out of (device) memory."""
-    if isinstance(error, MemoryError):
-        return True
-    if any(cls.__name__ in OUT_OF_MEMORY_TYPES for cls in type(error).__mro__):
-        return True
-    return type(error).__name__ == "XlaRuntimeError" and str(error).startswith(
-        "RESOURCE_EXHAUSTED")
-
-
 def fit_model(model, stats, train, data_config, splits, logdir, seed, hparams=None,
-              callbacks=(), checkpoint_folder=None, initial_epoch=0, prior_history=None):
+              callbacks=(), checkpoint_folder=None, initial_epoch=0, prior_history=None,
+              objective="val_accuracy"):
     """Fits a prepared model with TensorBoard logging; returns (history, summary).
 
     Batches come in an order fixed by (seed, epoch); with `checkpoint_folder`,
     every epoch is checkpointed there, and `initial_epoch`/`prior_history`
-    continue a checkpointed run exactly.
+    continue a checkpointed run exactly. `train.early_stopping_patience` watches
+    `objective`; `train.limit_batches` cuts each epoch's training and
+    validation batches.
     """
     n_replicas = replicas(model)
     x_train, y_train, x_val, y_val = splits.x_train, splits.y_train, splits.x_val, splits.y_val
+    if train.limit_batches:
+        x_val, y_val = (a[:train.limit_batches * data_config.batch_size] for a in (x_val, y_val))
     if n_replicas > 1:
         # Every batch is split evenly across the devices.
         if data_config.batch_size % n_replicas:
@@ -289,15 +280,23 @@ def fit_model(model, stats, train, data_config, splits, logdir, seed, hparams=No
         all_callbacks.append(saver)
     batches = EpochBatches(
         x_train, one_hot(y_train, splits.num_classes),
-        data_config.batch_size, seed, epoch=initial_epoch,
+        data_config.batch_size, seed, epoch=initial_epoch, limit=train.limit_batches,
     )
     dataset, epoch_order = as_dataset(batches)
+    last_epoch = train.epochs
+    if train.early_stopping_patience:
+        stopper = ResumableEarlyStopping(
+            objective, objective_direction(objective), train.early_stopping_patience,
+            prior=(prior_history or {}).get(objective, []))
+        all_callbacks.append(stopper)
+        if stopper.stopped_before():
+            last_epoch = initial_epoch
     start = time.perf_counter()
     try:
         history = model.fit(
             dataset, shuffle=False,
             validation_data=(x_val, one_hot(y_val, splits.num_classes)),
-            initial_epoch=initial_epoch, epochs=train.epochs,
+            initial_epoch=initial_epoch, epochs=last_epoch,
             verbose=train.verbose, callbacks=[epoch_order, *all_callbacks, *callbacks],
         )
     except Exception as error:  # noqa: BLE001 - classified, then re-raised

@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 
 from se_tune.files import read_json, write_json
-from se_tune.results import RESULT_COLUMNS, RUN_COLUMNS, accuracy_interval
+from se_tune.results import RESULT_COLUMNS, RUN_COLUMNS, accuracy_interval, ranked
 from se_tune.search_space import SearchSpace, format_values, max_trials
 
 
@@ -17,9 +17,10 @@ def trial_dir(run_dir, trial_id):
     return os.path.join(run_dir, "trials", f"trial_{trial_id}")
 
 
-def best_run_model(run_dir, row):
-    """The model file of a trial's best seed (a `collect_results` row), and that seed."""
-    run = max(row["runs"], key=lambda r: r["best_val_accuracy"])
+def best_run_model(run_dir, row, objective="val_accuracy"):
+    """The model file of a trial's best seed by `objective` (a `collect_results`
+    row), and that seed."""
+    run = ranked([{"runs": [r], "run": r} for r in row["runs"]], objective)[0]["run"]
     return os.path.join(trial_dir(run_dir, row["trial"]), f"seed_{run['seed']}",
                         "model.keras"), run["seed"]
 

@@ -19,6 +19,7 @@ from se_tune.distributed import ChiefConnection, distributed_role, worker_alive
 from se_tune.errors import SearchStopped, TrialFailure
 from se_tune.files import atomic_write_text, read_json, write_json
 from se_tune.latency import inference_latency_ms
+from se_tune.objective import best_value, objective_direction
 from se_tune.search_space import SearchSpace, apply_hyperparameters, format_values, max_trials
 from se_tune.trial_results import trial_dir, trial_record, trial_summary
 
@@ -39,7 +40,8 @@ def make_oracle(search, space, seed, epochs, state_path, alive=None):
     kwargs = dict(worker_alive=alive,
         # keras-tuner draws a random seed for a seed of 0: shift ours by one so that
         # every seed, 0 included, gives the same search in every process.
-        state_path=state_path, objective=kt.Objective(search.objective, "max"), seed=seed + 1,
+        state_path=state_path, seed=seed + 1,
+        objective=kt.Objective(search.objective, objective_direction(search.objective)),
         hyperparameters=space.hyperparameters(),
         # SETuner applies search.max_consecutive_failures itself; keras-tuner's
         # own check would end the search with a bare RuntimeError.
@@ -171,7 +173,7 @@ class SETuner(kt.Tuner):
                 model, stats, train_config, self.config.data, self.splits, logdir=logdir,
                 seed=seed, hparams={**self.space.hparams(trial.hyperparameters), "seed": seed},
                 checkpoint_folder=run_folder, initial_epoch=initial_epoch,
-                prior_history=prior,
+                prior_history=prior, objective=self.config.search.objective,
             )
             # Timed in this process, on the device that trained it.
             summary["latency_1_ms"] = inference_latency_ms(model, self.splits.x_val, 1)
@@ -182,7 +184,8 @@ class SETuner(kt.Tuner):
             raise TrialFailure(f"search.objective={objective!r} is none of the training's "
                                f"metrics ({', '.join(history.history)})")
         summary.update(status="COMPLETED", seed=seed,
-                       objective=float(np.nanmax(history.history[objective])))
+                       objective=best_value(history.history[objective],
+                                            objective_direction(objective)))
         tensorboard_logging.write_scalars(logdir, {
             "hparams/latency_1_ms": summary["latency_1_ms"],
             "hparams/latency_batch_ms": summary["latency_batch_ms"],
