@@ -90,6 +90,28 @@ def test_gate_histograms_build_their_probe_once_per_run(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
+def test_test_and_validate_default_to_the_last_fit(tmp_path, monkeypatch, capsys):
+    from se_tune.data import DataConfig, load_data
+
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["fit", *TINY]) == 0
+    capsys.readouterr()
+    model = keras.saving.load_model(tmp_path / "runs" / "fit" / "model.keras")
+    splits = load_data(DataConfig(name="synthetic", image_size=8, num_samples=96,
+                                  num_classes=3), 0)
+    for verb, x, y, split in (("test", splits.x_test, splits.y_test, "test"),
+                              ("validate", splits.x_val, splits.y_val, "val")):
+        assert cli.main([verb]) == 0
+        out = capsys.readouterr().out
+        assert f"{verb}: model {os.path.join('runs', 'fit', 'model.keras')}" in out
+        result = json.loads((tmp_path / "runs" / "fit" / f"{verb}.json").read_text())
+        assert result[f"{split}_images"] == len(y)
+        expected = float((model.predict(x, verbose=0).argmax(axis=1) == y).mean())
+        assert result[f"{split}_accuracy"] == pytest.approx(expected)
+    assert not (tmp_path / "runs" / "test").exists()
+
+
+@pytest.mark.slow
 def test_test_and_inspect_split_the_data_as_the_training_run_did(tmp_path, capsys):
     from se_tune.data import DataConfig, load_data
 

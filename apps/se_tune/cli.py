@@ -11,7 +11,8 @@ from se_tune.process import backend_logs_hidden, environment
 
 COMMANDS = {
     "fit": "train one model and save it with its logs",
-    "test": "evaluate a saved .keras model on the test split",
+    "test": "evaluate a saved .keras model on the test split of its run",
+    "validate": "evaluate a saved .keras model on the validation split of its run",
     "search": "search SE hyperparameters with keras-tuner (default: the reduction ratio)",
     "inspect": "plot the mean SE gates per class at every SE layer of a saved model",
     "export": "export a saved model (tf_saved_model, onnx, openvino, litert) and check it in "
@@ -19,6 +20,8 @@ COMMANDS = {
 }
 
 SECTIONS = ("data", "model", "train", "search", "inspect")
+# The verbs that read a fitted model: by default the last fit's, in its folder.
+RUN_DIRS = {"test": "fit", "validate": "fit", "inspect": "fit"}
 
 
 def make_parser():
@@ -45,8 +48,11 @@ def make_parser():
         sub = ArgumentParser(exit_on_error=False, description=help_text)
         sub.add_argument("--config", action=ActionConfigFile, help="a YAML config file")
         sub.add_argument("--seed", type=int, default=0, help="seed of data splits and weights")
-        sub.add_argument("--run_dir", type=str, default=os.path.join("runs", name),
-                         help="folder of the run's outputs")
+        sub.add_argument("--run_dir", type=str,
+                         default=os.path.join("runs", RUN_DIRS.get(name, name)),
+                         help="folder of the run's outputs" + (
+                             " (default: the last fit's, beside its model)"
+                             if name in RUN_DIRS else ""))
         sub.add_class_arguments(DataConfig, "data")
         sub.add_class_arguments(ModelConfig, "model")
         sub.add_class_arguments(TrainConfig, "train")
@@ -54,9 +60,10 @@ def make_parser():
             sub.add_class_arguments(SearchConfig, "search")
             sub.add_argument("--fresh", type=bool, nargs="?", const=True, default=False,
                              help="start over instead of resuming (same as search.fresh)")
-        if name in ("test", "inspect"):
+        if name in RUN_DIRS:
             sub.add_argument("--model_path", type=str, default=None,
-                             help="the .keras model (default: RUN_DIR/model.keras)")
+                             help="the .keras model (default: RUN_DIR/model.keras, the last "
+                                  "fit's model)")
         if name == "export":
             _add_export_arguments(sub)
         if name in ("search", "inspect"):

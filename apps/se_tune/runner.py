@@ -16,7 +16,7 @@ SPLIT_FIELDS = ("name", "data_dir", "image_size", "num_classes", "num_samples",
 
 def run(command, cfg, parser, given=frozenset()):
     """Saves the resolved config and the run's metadata, loads the data and runs
-    `command` ("fit", "test", "search", "inspect" or "export").
+    `command` ("fit", "test", "validate", "search", "inspect" or "export").
 
     `test`, `inspect` and `export` split the data as the run that trained their model
     did (its `config.yaml`), so that their test images are never training images.
@@ -42,7 +42,7 @@ def run(command, cfg, parser, given=frozenset()):
     os.makedirs(cfg.run_dir, exist_ok=True)
     saved_as = "config.yaml"
     run_folder = None
-    if command in ("test", "inspect", "export"):
+    if command in ("test", "validate", "inspect", "export"):
         saved_as = f"{command}_config.yaml"  # the training run's config.yaml stays
         run_folder = _training_run(cfg.model_path or os.path.join(cfg.run_dir, "model.keras"))
         if run_folder is not None:
@@ -60,7 +60,8 @@ def run(command, cfg, parser, given=frozenset()):
     elif command == "export":
         export(config, splits, model)
     else:
-        {"fit": fit, "test": test, "search": search}[command](config, splits)
+        {"fit": fit, "test": test, "validate": validate, "search": search}[command](
+            config, splits)
 
 
 def export(config, splits, model):
@@ -127,20 +128,28 @@ def fit(config, splits):
 
 
 def test(config, splits):
+    evaluate(config, splits.x_test, splits.y_test, "test")
+
+
+def validate(config, splits):
+    evaluate(config, splits.x_val, splits.y_val, "validate")
+
+
+def evaluate(config, x, y, command):
+    """Accuracy of the model on one split, printed and written to COMMAND.json."""
     path = config.model_path or os.path.join(config.run_dir, "model.keras")
+    print(f"{command}: model {path}", flush=True)
     model = files.load_saved_model(path)
     expected = tuple(model.input_shape[1:])
-    if expected != splits.input_shape:
+    if expected != tuple(x.shape[1:]):
         raise UsageError(
-            f"the model expects inputs of shape {expected}, the data has "
-            f"{splits.input_shape}"
-        )
-    logits = model.predict(splits.x_test, batch_size=config.data.batch_size, verbose=0)
-    accuracy = float((logits.argmax(axis=1) == splits.y_test).mean())
-    files.write_json(os.path.join(config.run_dir, "test.json"),
-                     {"test_accuracy": accuracy, "model": path,
-                      "test_images": len(splits.y_test)})
-    print(f"test: accuracy {accuracy:.4f} on {len(splits.y_test)} images")
+            f"the model expects inputs of shape {expected}, the data has {tuple(x.shape[1:])}")
+    logits = model.predict(x, batch_size=config.data.batch_size, verbose=0)
+    accuracy = float((logits.argmax(axis=1) == y).mean())
+    split = "val" if command == "validate" else "test"
+    files.write_json(os.path.join(config.run_dir, f"{command}.json"),
+                     {f"{split}_accuracy": accuracy, "model": path, f"{split}_images": len(y)})
+    print(f"{command}: accuracy {accuracy:.4f} on {len(y)} {split} images")
 
 
 def search(config, splits):
@@ -202,6 +211,7 @@ def inspect(config, splits, run_folder=None):
     from se_tune.inspect_gates import format_table, inspect_model
 
     path = config.model_path or os.path.join(config.run_dir, "model.keras")
+    print(f"inspect: model {path}", flush=True)
     # The gate images join the run's TensorBoard logs, where its scalars are.
     tb = os.path.join(run_folder, "tb", "inspect") if run_folder else None
     rows, out = inspect_model(path, splits, config.inspect, tb_dir=tb)
