@@ -573,3 +573,42 @@ def test_run_lock_is_held_inside_its_block_only(tmp_path):
                 pass
     with run_lock(tmp_path):  # released: taken again at once
         pass
+
+
+@pytest.mark.slow
+def test_the_default_display_is_one_line_per_run(tmp_path, capsys):
+    progress = ["--train.verbose", "progress"]
+    assert cli.main(["fit", *TINY, *progress, "--train.epochs", "3",
+                     "--run_dir", str(tmp_path / "fit")]) == 0
+    out = capsys.readouterr().out
+    assert "Epoch 1/3" not in out
+    assert re.findall(r"^fit: epoch .*$", out, re.M) == [
+        next(line for line in out.splitlines() if line.startswith("fit: epoch 3/3, loss "))]
+    argv = ["search", *TINY, *progress, "--train.epochs", "2", "--search.repeats", "2",
+            "--search.space", '{"se_ratio": [4]}', "--search.inspect", "false",
+            "--run_dir", str(tmp_path / "search")]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert re.findall(r"^  seed (\d): epoch 2/2, loss .*val_accuracy \d\.\d{4}$", out, re.M) == [
+        "0", "1"]
+    assert "Epoch 1/2" not in out and "epoch 1/2" not in out
+
+
+def test_on_a_terminal_the_progress_line_updates_in_place():
+    import io
+
+    from se_tune.progress import ProgressLine
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Terminal()
+    line = ProgressLine("  seed 0", stream)
+    line.set_params({"epochs": 2})
+    for epoch, loss in enumerate((0.5, 0.25)):
+        line.on_epoch_end(epoch, {"loss": loss, "val_accuracy": 0.75})
+    line.on_train_end()
+    assert stream.getvalue() == (
+        "\r\033[K  seed 0: epoch 1/2, loss 0.5000, val_accuracy 0.7500"
+        "\r\033[K  seed 0: epoch 2/2, loss 0.2500, val_accuracy 0.7500\n")

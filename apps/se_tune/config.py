@@ -63,7 +63,10 @@ class TrainConfig:
         run_eagerly: run each step eagerly, uncompiled (Keras' `compile`
             argument): for debugging, and for tiny runs whose compilation
             would cost more than their steps.
-        verbose: 0 silent, 1 Keras' progress bars, 2 one line an epoch.
+        verbose: progress (one line per run, a fit or a trial's seed: on a
+            terminal it updates in place at each epoch, in a log it is
+            printed when the run ends), 0 silent, 1 Keras' progress bars,
+            2 Keras' line an epoch (for logs).
         distribution: none, mirrored (TensorFlow's MirroredStrategy over all
             local devices) or data_parallel (Keras' JAX DataParallel over all
             devices); set up inside each trial.
@@ -88,7 +91,7 @@ class TrainConfig:
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
     jit_compile: Union[bool, Literal["auto"]] = "auto"
     run_eagerly: bool = False
-    verbose: Literal[0, 1, 2] = 2
+    verbose: Literal["progress", 0, 1, 2] = "progress"
     distribution: Literal["none", "mirrored", "data_parallel"] = "none"
     early_stopping_patience: Optional[PositiveInt] = None
     limit_batches: Optional[PositiveInt] = None

@@ -12,6 +12,7 @@ from se_tune.checkpoint import EpochCheckpoint, ResumableEarlyStopping
 from se_tune.data import EpochBatches, as_dataset
 from se_tune.errors import TrialFailure, UsageError, is_out_of_memory
 from se_tune.objective import objective_direction
+from se_tune.progress import ProgressLine
 from se_tune.schedules import LinearWarmup
 from se_tune.tensorboard_logging import TensorBoardLogger
 
@@ -246,14 +247,14 @@ class FailOnNaN(keras.callbacks.Callback):
 
 def fit_model(model, stats, train, data_config, splits, logdir, seed, hparams=None,
               callbacks=(), checkpoint_folder=None, initial_epoch=0, prior_history=None,
-              objective="val_accuracy"):
+              objective="val_accuracy", label="fit"):
     """Fits a prepared model with TensorBoard logging; returns (history, summary).
 
     Batches come in an order fixed by (seed, epoch); with `checkpoint_folder`,
     every epoch is checkpointed there, and `initial_epoch`/`prior_history`
     continue a checkpointed run exactly. `train.early_stopping_patience` watches
     `objective`; `train.limit_batches` cuts each epoch's training and
-    validation batches.
+    validation batches. `label` names the run's progress line.
     """
     n_replicas = replicas(model)
     x_train, y_train, x_val, y_val = splits.x_train, splits.y_train, splits.x_val, splits.y_val
@@ -284,6 +285,7 @@ def fit_model(model, stats, train, data_config, splits, logdir, seed, hparams=No
     )
     dataset, epoch_order = as_dataset(batches)
     last_epoch = train.epochs
+    progress = [ProgressLine(label)] if train.verbose == "progress" else []
     if train.early_stopping_patience:
         stopper = ResumableEarlyStopping(
             objective, objective_direction(objective), train.early_stopping_patience,
@@ -297,7 +299,8 @@ def fit_model(model, stats, train, data_config, splits, logdir, seed, hparams=No
             dataset, shuffle=False,
             validation_data=(x_val, one_hot(y_val, splits.num_classes)),
             initial_epoch=initial_epoch, epochs=last_epoch,
-            verbose=train.verbose, callbacks=[epoch_order, *all_callbacks, *callbacks],
+            verbose=0 if progress else train.verbose,
+            callbacks=[epoch_order, *all_callbacks, *callbacks, *progress],
         )
     except Exception as error:  # noqa: BLE001 - classified, then re-raised
         if is_out_of_memory(error):

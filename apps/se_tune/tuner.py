@@ -160,7 +160,7 @@ class SETuner(kt.Tuner):
         if recorded.get("status") == "COMPLETED":
             return recorded
         os.makedirs(run_folder, exist_ok=True)
-        if self.config.search.repeats > 1:
+        if self.config.search.repeats > 1 and self.config.train.verbose != "progress":
             print(f"  seed {seed}", flush=True)
         logdir = os.path.join(self.run_dir, "tb", f"trial_{trial.trial_id}", f"seed_{seed}")
         if self.compiled is None or self.compiled[0] != trial.trial_id:
@@ -174,6 +174,7 @@ class SETuner(kt.Tuner):
                 seed=seed, hparams={**self.space.hparams(trial.hyperparameters), "seed": seed},
                 checkpoint_folder=run_folder, initial_epoch=initial_epoch,
                 prior_history=prior, objective=self.config.search.objective,
+                label=f"  seed {seed}",
             )
             # Timed in this process, on the device that trained it.
             summary["latency_1_ms"] = inference_latency_ms(model, self.splits.x_val, 1)
