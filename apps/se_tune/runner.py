@@ -138,8 +138,8 @@ def validate(config, splits):
 def evaluate(config, x, y, command):
     """Accuracy of the model on one split, printed and written to COMMAND.json."""
     path = config.model_path or os.path.join(config.run_dir, "model.keras")
-    print(f"{command}: model {path}", flush=True)
     model = files.load_saved_model(path)
+    print(f"{command}: model {path}", flush=True)
     expected = tuple(model.input_shape[1:])
     if expected != tuple(x.shape[1:]):
         raise UsageError(
@@ -211,7 +211,8 @@ def inspect(config, splits, run_folder=None):
     from se_tune.inspect_gates import format_table, inspect_model
 
     path = config.model_path or os.path.join(config.run_dir, "model.keras")
-    print(f"inspect: model {path}", flush=True)
+    if os.path.isfile(path):  # else inspect_model names the bad path, alone
+        print(f"inspect: model {path}", flush=True)
     # The gate images join the run's TensorBoard logs, where its scalars are.
     tb = os.path.join(run_folder, "tb", "inspect") if run_folder else None
     rows, out = inspect_model(path, splits, config.inspect, tb_dir=tb)
