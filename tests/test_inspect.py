@@ -11,7 +11,7 @@ pytest.importorskip("keras_tuner")
 import keras_se  # noqa: E402
 from se_tune import cli  # noqa: E402
 from se_tune.data import DataConfig, load_data  # noqa: E402
-from se_tune.config import InspectConfig  # noqa: E402
+from se_tune.config import InspectConfig, SearchConfig  # noqa: E402
 from se_tune.inspect_gates import inspect_model  # noqa: E402
 
 DATA = ["--data.name", "synthetic", "--data.image_size", "8", "--data.num_samples", "120",
@@ -117,7 +117,8 @@ def test_search_inspects_the_best_se_trial_when_the_baseline_wins(tmp_path, caps
             {"trial": "1", "best_val_accuracy": 0.5, "runs": runs},
             {"trial": "2", "best_val_accuracy": None, "runs": []}]
     config = types.SimpleNamespace(run_dir=str(tmp_path),
-                                   inspect=InspectConfig(images_per_class=3))
+                                   inspect=InspectConfig(images_per_class=3),
+                                   search=SearchConfig())
     splits = load_data(DataConfig(name="synthetic", image_size=8, num_samples=120,
                                   num_classes=3), seed=0)
     text = runner._inspect_best_se_model(config, rows, splits)
