@@ -1,22 +1,25 @@
-"""Data modules: each gives seeded train/val/test splits as NumPy arrays.
+"""Data modules: each gives seeded train/val/test splits.
 
 `digits` (scikit-learn's bundled 8x8 digits, offline), `synthetic`,
 `cifar10`/`cifar100` (keras.datasets, or `data_dir` with the extracted CIFAR
-python batches), and `folder` (one sub-folder per class of image files).
-Images come out as float32 in [0, 1], channels last; labels as int32.
+python batches) come as NumPy arrays; `folder` (one sub-folder per class of
+image files, or `train/`, `val/` and `test/` folders of them) as
+`se_tune.image_files.ImageFiles`, decoded batch by batch. Images are float32 in
+[0, 1], channels last; labels int32.
 """
 
 import dataclasses
 import os
 import pickle
+import sys
 from typing import Literal, Optional
 
 import numpy as np
 
 from se_tune.errors import UsageError
+from se_tune.image_files import ImageFiles, read_folder
 
 DATASETS = ("digits", "synthetic", "cifar10", "cifar100", "folder")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
 
 @dataclasses.dataclass
@@ -87,7 +90,7 @@ class EpochBatches:
 
     def batch(self, index):
         idx = self.order[index * self.batch_size:(index + 1) * self.batch_size]
-        return self.x[idx], self.y[idx]
+        return np.asarray(self.x[idx]), self.y[idx]
 
 
 def as_dataset(batches):
@@ -110,7 +113,40 @@ def as_dataset(batches):
         def on_epoch_begin(self, epoch, logs=None):
             batches.set_epoch(epoch)
 
+    # One worker: with more, Keras' enqueuer hands out batches fetched before
+    # `_EpochOrder` moved to the next epoch. Image files decode on threads
+    # within each batch instead (`ImageFiles`).
     return _Dataset(), _EpochOrder()
+
+
+def in_order(x, y, batch_size):
+    """`x` and `y` as Keras takes them for `validation_data`, `evaluate` or
+    `predict` (`y` may be None): arrays as they are, image files as batches in
+    order, each decoded on threads.
+
+    Args:
+        x: images (an array or `ImageFiles`).
+        y: their labels, or None.
+        batch_size: images per batch.
+
+    Example:
+
+    >>> model.predict(in_order(splits.x_test, None, 64))
+    """
+    if not isinstance(x, ImageFiles):
+        return x if y is None else (x, y)
+    import keras
+
+    class _Batches(keras.utils.PyDataset):
+        def __len__(self):
+            return -(-len(x) // batch_size)
+
+        def __getitem__(self, index):
+            part = slice(index * batch_size, (index + 1) * batch_size)
+            images = np.asarray(x[part])
+            return (images,) if y is None else (images, y[part])
+
+    return _Batches()
 
 
 def load_data(config, seed):
@@ -130,7 +166,10 @@ def load_data(config, seed):
         "cifar100": lambda c, s: _cifar(c, 100),
         "folder": _folder,
     }[config.name]
-    x, y, x_test, y_test, num_classes = loader(config, seed)
+    loaded = loader(config, seed)
+    if isinstance(loaded, Splits):
+        return loaded
+    x, y, x_test, y_test, num_classes = loaded
     if config.image_size and config.image_size != x.shape[1]:
         x = _resize(x, config.image_size)
         if x_test is not None:
@@ -145,6 +184,14 @@ def load_data(config, seed):
     return Splits(
         x[n_val:], y[n_val:], x[:n_val], y[:n_val], x_test, y_test, num_classes
     )
+
+
+def _cut(x, y, fraction, seed):
+    """A seeded share of (x, y) cut off: (x_rest, y_rest, x_cut, y_cut)."""
+    order = np.random.default_rng(seed).permutation(len(x))
+    x, y = x[order], y[order]
+    n = int(round(len(x) * fraction))
+    return x[n:], y[n:], x[:n], y[:n]
 
 
 def _resize(x, size):
@@ -242,26 +289,20 @@ def _read_cifar_batches(data_dir, classes):
 
 
 def _folder(config, seed):
-    from PIL import Image
-
-    root = config.data_dir
-    if root is None or not os.path.isdir(root):
-        raise UsageError(
-            f"data.data_dir must be a folder of class sub-folders. Received: data_dir={root!r}"
-        )
-    classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
-    size = config.image_size or 64
-    images, labels = [], []
-    for label, cls in enumerate(classes):
-        for fname in sorted(os.listdir(os.path.join(root, cls))):
-            if fname.lower().endswith(IMAGE_SUFFIXES):
-                with Image.open(os.path.join(root, cls, fname)) as im:
-                    im = im.convert("RGB").resize((size, size))
-                    images.append(np.asarray(im, "float32") / 255.0)
-                labels.append(label)
-    if len(classes) < 2 or not images:
-        raise UsageError(
-            "data.data_dir needs at least two class sub-folders with images "
-            f"({', '.join(IMAGE_SUFFIXES)}). Received: data_dir={root!r}"
-        )
-    return np.stack(images), np.asarray(labels, "int32"), None, None, len(classes)
+    """The image folder as files; with `train/` and `val/` folders, their split.
+    Without `test/`, the test images are a seeded `test_fraction` of `train/`."""
+    parts, classes, skipped = read_folder(config.data_dir, config.image_size or 64)
+    if skipped:
+        named = ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5
+                                         else "")
+        print(f"se-tune: warning: left out {len(skipped)} unreadable image file(s) of "
+              f"data.data_dir: {named}", file=sys.stderr, flush=True)
+    if "all" in parts:
+        x, y = parts["all"]
+        return x, y, None, None, len(classes)
+    x, y = parts["train"]
+    if "test" in parts:
+        x_test, y_test = parts["test"]
+    else:
+        x, y, x_test, y_test = _cut(x, y, config.test_fraction, seed)
+    return Splits(x, y, *parts["val"], x_test, y_test, len(classes))

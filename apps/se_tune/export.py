@@ -71,16 +71,17 @@ def export_and_report(model, splits, run_dir, format, quantize=None, fold_batch_
     path = runtimes.export_path(run_dir, format)
     started = time.perf_counter()
     runtimes.export_model(exported_model, path, format, quantize,
-                          representative_images=splits.x_train[:calibration_images])
+                          representative_images=np.asarray(splits.x_train[:calibration_images]))
     export_seconds = time.perf_counter() - started
     predict = runtimes.load_runtime(path, format)
 
     batch = 64
-    keras_out = model.predict(splits.x_test, batch_size=batch, verbose=0)
-    runtime_out = np.concatenate([predict(splits.x_test[i:i + batch])
-                                  for i in range(0, len(splits.x_test), batch)])
+    x_test = np.asarray(splits.x_test)  # decodes image files
+    keras_out = model.predict(x_test, batch_size=batch, verbose=0)
+    runtime_out = np.concatenate([predict(x_test[i:i + batch])
+                                  for i in range(0, len(x_test), batch)])
     keras_classes, runtime_classes = keras_out.argmax(axis=1), runtime_out.argmax(axis=1)
-    image = np.ascontiguousarray(splits.x_test[:1], dtype="float32")
+    image = np.ascontiguousarray(x_test[:1], dtype="float32")
     report = {
         "model": model_path,
         "format": format,
@@ -93,7 +94,7 @@ def export_and_report(model, splits, run_dir, format, quantize=None, fold_batch_
         "same_class_fraction": float((keras_classes == runtime_classes).mean()),
         "keras_test_accuracy": float((keras_classes == splits.y_test).mean()),
         "runtime_test_accuracy": float((runtime_classes == splits.y_test).mean()),
-        "keras_latency_ms": inference_latency_ms(model, splits.x_test, 1, runs=latency_runs),
+        "keras_latency_ms": inference_latency_ms(model, x_test, 1, runs=latency_runs),
         "runtime_latency_ms": median_call_ms(lambda: predict(image), runs=latency_runs),
         "backend": keras.backend.backend(),
     }

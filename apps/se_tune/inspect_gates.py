@@ -24,7 +24,7 @@ def class_gate_means(model, x, y, classes, images_per_class):
         if not len(idx):
             raise UsageError(f"inspect: no image of class {cls} in the chosen split")
         chosen.append(idx)
-    images = x[np.concatenate(chosen)]
+    images = np.asarray(x[np.concatenate(chosen)])  # decodes image files
     gates = keras_se.utils.gate_values(model, images)
     bounds = np.cumsum([0] + [len(i) for i in chosen])
     result = {}

@@ -24,7 +24,9 @@ def inference_latency_ms(model, images, batch_size, runs=10):
     >>> inference_latency_ms(model, splits.x_val, batch_size=1)
     0.84...
     """
-    batch = np.resize(images, (batch_size, *images.shape[1:])).astype(images.dtype)
+    # Only the images a batch needs are read (image files decode on access).
+    batch = np.resize(np.asarray(images[:batch_size]), (batch_size, *images.shape[1:]))
+    batch = batch.astype(images.dtype)
     return median_call_ms(lambda: model.predict_on_batch(batch), runs)
 
 

@@ -155,7 +155,8 @@ def evaluate(config, x, y, command):
     if expected != tuple(x.shape[1:]):
         raise UsageError(
             f"the model expects inputs of shape {expected}, the data has {tuple(x.shape[1:])}")
-    logits = model.predict(x, batch_size=config.data.batch_size, verbose=0)
+    logits = model.predict(data.in_order(x, None, config.data.batch_size),
+                           batch_size=config.data.batch_size, verbose=0)
     accuracy = float((logits.argmax(axis=1) == y).mean())
     split = "val" if command == "validate" else "test"
     files.write_json(os.path.join(config.run_dir, f"{command}.json"),

@@ -9,7 +9,7 @@ import numpy as np
 
 import keras_se
 from se_tune.checkpoint import EpochCheckpoint, ResumableEarlyStopping
-from se_tune.data import EpochBatches, as_dataset
+from se_tune.data import EpochBatches, as_dataset, in_order
 from se_tune.errors import TrialFailure, UsageError, is_out_of_memory
 from se_tune.objective import objective_direction
 from se_tune.progress import ProgressLine
@@ -272,7 +272,7 @@ def fit_model(model, stats, train, data_config, splits, logdir, seed, hparams=No
     has_se = bool(keras_se.utils.se_layers(model))
     logger = TensorBoardLogger(
         logdir, len(splits.x_train),
-        gate_images=x_val[:64] if has_se else None, hparams=hparams,
+        gate_images=np.asarray(x_val[:64]) if has_se else None, hparams=hparams,
     )
     all_callbacks = [FailOnNaN(), logger]
     saver = None
@@ -297,7 +297,8 @@ def fit_model(model, stats, train, data_config, splits, logdir, seed, hparams=No
     try:
         history = model.fit(
             dataset, shuffle=False,
-            validation_data=(x_val, one_hot(y_val, splits.num_classes)),
+            validation_data=in_order(x_val, one_hot(y_val, splits.num_classes),
+                                     data_config.batch_size),
             initial_epoch=initial_epoch, epochs=last_epoch,
             verbose=0 if progress else train.verbose,
             callbacks=[epoch_order, *all_callbacks, *callbacks, *progress],
