@@ -32,12 +32,7 @@ def run_lock(run_dir, name="search"):
     path = os.path.join(run_dir, f"{name}.lock")
     with open(path, "a+") as handle:
         if not _try_lock(handle, ATTEMPTS):
-            handle.seek(0)
-            owner = handle.read().strip() or "another process"
-            raise UsageError(
-                f"another {name} is running in {run_dir} ({owner}); wait for it to end "
-                "or use another run_dir"
-            ) from None
+            _refuse(handle, run_dir, name)
         try:
             handle.seek(0)
             handle.truncate()
@@ -46,6 +41,36 @@ def run_lock(run_dir, name="search"):
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def refuse_if_locked(run_dir, name="search"):
+    """Refuses, as `run_lock` does, while a live process holds RUN_DIR/NAME.lock,
+    without taking the lock or writing anything.
+
+    Args:
+        run_dir: the run folder.
+        name: the lock's name.
+
+    Example:
+
+    >>> refuse_if_locked("runs/search")  # returns: no search runs there
+    """
+    path = os.path.join(run_dir, f"{name}.lock")
+    if not os.path.exists(path):
+        return
+    with open(path) as handle:
+        if not _try_lock(handle, ATTEMPTS):
+            _refuse(handle, run_dir, name)
+        fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _refuse(handle, run_dir, name):
+    handle.seek(0)
+    owner = handle.read().strip() or "another process"
+    raise UsageError(
+        f"another {name} is running in {run_dir} ({owner}); wait for it to end "
+        "or use another run_dir"
+    ) from None
 
 
 def is_locked(run_dir, name):

@@ -27,17 +27,6 @@ def run(command, cfg, parser, given=frozenset()):
         parser: the subcommand's parser, which dumps and instantiates `cfg`.
         given: the keys the user set (`data.val_fraction`, `seed`...).
     """
-    if command != "search":
-        return _run(command, cfg, parser, given)
-    from se_tune.distributed import lock_name
-    from se_tune.locking import run_lock
-
-    # Taken first: a running search's config is neither compared nor overwritten.
-    with run_lock(cfg.run_dir, lock_name()):
-        return _run(command, cfg, parser, given)
-
-
-def _run(command, cfg, parser, given):
     model = None
     if command == "export":
         # Bad input is refused before anything is written or loaded.
@@ -46,10 +35,16 @@ def _run(command, cfg, parser, given):
 
         check_format(cfg.format, cfg.quantize)
         model = load_exportable_model(cfg.model_path)
-    if command == "search" and not (cfg.fresh or cfg.search.fresh):
+    if command == "search":
+        from se_tune.distributed import lock_name
+        from se_tune.locking import refuse_if_locked
         from se_tune.run_config import check_resumed_config
 
-        check_resumed_config(cfg.run_dir, parser.dump(cfg, skip_check=True))
+        # A running search's folder is refused as busy before its config is
+        # compared or overwritten; a refusal writes nothing, not even the lock's owner.
+        refuse_if_locked(cfg.run_dir, lock_name())
+        if not (cfg.fresh or cfg.search.fresh):
+            check_resumed_config(cfg.run_dir, parser.dump(cfg, skip_check=True))
     os.makedirs(cfg.run_dir, exist_ok=True)
     saved_as = "config.yaml"
     run_folder = None
@@ -165,19 +160,22 @@ def evaluate(config, x, y, command):
 
 
 def search(config, splits):
+    from se_tune.locking import run_lock
+    from se_tune.distributed import lock_name
     from se_tune.search import run_search
 
-    try:
-        rows, table = run_search(config, splits, config.run_dir)
-    except (SearchStopped, SearchIncomplete) as ended:
-        print(ended)
-        raise SystemExit(1) from None
-    except ChiefFailure as failure:
-        print(f"se-tune: error: {failure}", file=sys.stderr)
-        raise SystemExit(1) from None
-    if config.search.inspect:
-        # Outside any trial's distribution: the analysis runs on one device.
-        table += _inspect_best_se_model(config, rows, splits)
+    with run_lock(config.run_dir, lock_name()):
+        try:
+            rows, table = run_search(config, splits, config.run_dir)
+        except (SearchStopped, SearchIncomplete) as ended:
+            print(ended)
+            raise SystemExit(1) from None
+        except ChiefFailure as failure:
+            print(f"se-tune: error: {failure}", file=sys.stderr)
+            raise SystemExit(1) from None
+        if config.search.inspect:
+            # Outside any trial's distribution: the analysis runs on one device.
+            table += _inspect_best_se_model(config, rows, splits)
     print(table)
     print(f"search: results, best model and TensorBoard logs in {config.run_dir}")
 
