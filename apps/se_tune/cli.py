@@ -15,13 +15,15 @@ COMMANDS = {
     "validate": "evaluate a saved .keras model on the validation split of its run",
     "search": "search SE hyperparameters with keras-tuner (default: the reduction ratio)",
     "inspect": "plot the mean SE gates per class at every SE layer of a saved model",
+    "predict": "write a saved model's top classes for image files and folders to "
+               "predictions.csv",
     "export": "export a saved model (tf_saved_model, onnx, openvino, litert) and check it in "
               "its runtime",
 }
 
 SECTIONS = ("data", "model", "train", "search", "inspect")
 # The verbs that read a fitted model: by default the last fit's, in its folder.
-RUN_DIRS = {"test": "fit", "validate": "fit", "inspect": "fit"}
+RUN_DIRS = {"test": "fit", "validate": "fit", "inspect": "fit", "predict": "fit"}
 
 
 def make_parser():
@@ -66,6 +68,8 @@ def make_parser():
                                   "fit's model)")
         if name == "export":
             _add_export_arguments(sub)
+        if name == "predict":
+            _add_predict_arguments(sub)
         if name in ("search", "inspect"):
             sub.add_class_arguments(InspectConfig, "inspect")
         subcommands.add_subcommand(name, sub, help=help_text)
@@ -91,6 +95,15 @@ def _add_export_arguments(sub):
                      help="training images the int8 converter calibrates on")
     sub.add_argument("--latency_runs", type=PositiveInt, default=50,
                      help="timed batch-1 calls in each runtime (the median is reported)")
+
+
+def _add_predict_arguments(sub):
+    from jsonargparse.typing import PositiveInt
+
+    sub.add_argument("--inputs", type=str, nargs="+", required=True,
+                     help="image files and folders (searched recursively)")
+    sub.add_argument("--top_k", type=PositiveInt, default=5,
+                     help="classes listed per image, best first")
 
 
 def parse(argv):

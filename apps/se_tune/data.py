@@ -20,6 +20,9 @@ from se_tune.errors import UsageError
 from se_tune.image_files import ImageFiles, read_folder
 
 DATASETS = ("digits", "synthetic", "cifar10", "cifar100", "folder")
+# keras.datasets.cifar10's label order.
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                   "ship", "truck")
 
 
 @dataclasses.dataclass
@@ -147,6 +150,28 @@ def in_order(x, y, batch_size):
             return (images,) if y is None else (images, y[part])
 
     return _Batches()
+
+
+def class_names(config, num_classes):
+    """The name of each class index of `config`'s data: an image folder's
+    class folders, CIFAR-10's labels, else the indices as text.
+
+    Args:
+        config: a `DataConfig`.
+        num_classes: the classes a model of these data tells apart.
+
+    Example:
+
+    >>> class_names(DataConfig(name="cifar10"), 10)[:2]
+    ('airplane', 'automobile')
+    """
+    if config.name == "folder":
+        from se_tune.image_files import folder_classes
+
+        return tuple(folder_classes(config.data_dir))
+    if config.name == "cifar10":
+        return CIFAR10_CLASSES
+    return tuple(str(i) for i in range(num_classes))
 
 
 def load_data(config, seed):

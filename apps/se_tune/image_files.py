@@ -25,11 +25,12 @@ class ImageFiles:
 
     `len`, `shape` and `dtype` are those of the decoded stack. A slice or an
     index array gives another `ImageFiles` (nothing is decoded); `np.asarray`
-    decodes them: RGB, resized to `size` x `size`, scaled to [0, 1].
+    decodes them: RGB (or grey), resized to `size` x `size`, scaled to [0, 1].
 
     Args:
         paths: the image files.
         size: the side, in pixels, that each image is resized to.
+        channels: 3 (RGB) or 1 (grey).
 
     Example:
 
@@ -41,21 +42,22 @@ class ImageFiles:
     dtype = np.dtype("float32")
     ndim = 4
 
-    def __init__(self, paths, size):
+    def __init__(self, paths, size, channels=3):
         self.paths = np.asarray(paths, dtype=object).reshape(-1)
         self.size = size
+        self.channels = channels
 
     def __len__(self):
         return len(self.paths)
 
     @property
     def shape(self):
-        return (len(self.paths), self.size, self.size, 3)
+        return (len(self.paths), self.size, self.size, self.channels)
 
     def __getitem__(self, index):
         if isinstance(index, (int, np.integer)):
-            return decode_image(self.paths[index], self.size)
-        return ImageFiles(self.paths[index], self.size)
+            return decode_image(self.paths[index], self.size, self.channels)
+        return ImageFiles(self.paths[index], self.size, self.channels)
 
     def __array__(self, dtype=None, copy=None):
         out = np.empty(self.shape, "float32")
@@ -68,12 +70,13 @@ class ImageFiles:
         return out if dtype is None else out.astype(dtype)
 
 
-def decode_image(path, size):
-    """One image file as float32 RGB in [0, 1], resized to `size` x `size`.
+def decode_image(path, size, channels=3):
+    """One image file as float32 RGB (or grey) in [0, 1], resized to `size` x `size`.
 
     Args:
         path: the image file.
         size: the side of the result, in pixels.
+        channels: 3 (RGB) or 1 (grey, Pillow's ITU-R 601 luma).
 
     Example:
 
@@ -84,8 +87,8 @@ def decode_image(path, size):
 
     try:
         with _open(path, size) as im:
-            im = im.convert("RGB").resize((size, size), Image.BILINEAR)
-            return np.asarray(im, "float32") / 255.0
+            im = im.convert("RGB" if channels == 3 else "L").resize((size, size), Image.BILINEAR)
+            return np.asarray(im, "float32").reshape(size, size, channels) / 255.0
     except (OSError, ValueError, SyntaxError) as error:
         # Opened when the folder was read, unreadable now: stop with its name.
         raise UsageError(f"data.data_dir has an image that cannot be decoded: {path} "
@@ -119,7 +122,7 @@ def read_folder(root, size):
         raise UsageError("data.data_dir split into sub-folders needs both train/ and val/ "
                          f"(found {', '.join(given)}/). Received: data_dir={root!r}")
     parts = {name: os.path.join(root, name) for name in given} or {"all": root}
-    classes = _class_names(parts["train" if given else "all"], root)
+    classes = folder_classes(root)
     splits, skipped = {}, []
     for name, folder in parts.items():
         found = [d for d in _subfolders(folder) if d not in classes]
@@ -147,7 +150,23 @@ def _subfolders(folder):
     return sorted(d for d in os.listdir(folder) if os.path.isdir(os.path.join(folder, d)))
 
 
-def _class_names(folder, root):
+def folder_classes(root):
+    """The class names of an image folder: the sub-folders of `root`, or of
+    `root/train` when it is split (see `read_folder`), sorted.
+
+    Args:
+        root: the image folder.
+
+    Example:
+
+    >>> folder_classes("photos")
+    ['cat', 'dog']
+    """
+    if root is None or not os.path.isdir(root):
+        raise UsageError(
+            f"data.data_dir must be a folder of class sub-folders. Received: data_dir={root!r}")
+    split = os.path.isdir(os.path.join(root, "train"))
+    folder = os.path.join(root, "train") if split else root
     classes = _subfolders(folder)
     has_images = any(name.lower().endswith(IMAGE_SUFFIXES)
                      for cls in classes for name in os.listdir(os.path.join(folder, cls)))

@@ -48,10 +48,10 @@ def run(command, cfg, parser, given=frozenset()):
     os.makedirs(cfg.run_dir, exist_ok=True)
     saved_as = "config.yaml"
     run_folder = None
-    if command in ("test", "validate", "inspect", "export"):
+    if command in ("test", "validate", "inspect", "export", "predict"):
         saved_as = f"{command}_config.yaml"  # the training run's config.yaml stays
         run_folder = _training_run(cfg.model_path or os.path.join(cfg.run_dir, "model.keras"))
-        if run_folder is not None:
+        if run_folder is not None and command != "predict":
             _use_the_run_s_split(cfg, run_folder, given)
     with open(os.path.join(cfg.run_dir, saved_as), "w") as f:
         f.write(parser.dump(cfg, skip_check=True))
@@ -60,6 +60,8 @@ def run(command, cfg, parser, given=frozenset()):
         config.search.fresh = True
     files.write_json(os.path.join(cfg.run_dir, saved_as.replace("config.yaml", "run.json")),
                         files.run_metadata(cfg, config.seed))
+    if command == "predict":
+        return predict(config, run_folder)
     splits = data.load_data(config.data, config.seed)
     if command == "inspect":
         inspect(config, splits, run_folder)
@@ -68,6 +70,43 @@ def run(command, cfg, parser, given=frozenset()):
     else:
         {"fit": fit, "test": test, "validate": validate, "search": search}[command](
             config, splits)
+
+
+def predict(config, run_folder):
+    """Writes RUN_DIR/predictions.csv: each input image's top classes, named as
+    in the data of the run that trained the model."""
+    from se_tune.predict import format_predictions, image_paths, top_classes, write_predictions
+
+    paths = image_paths(config.inputs)
+    path = config.model_path or os.path.join(config.run_dir, "model.keras")
+    model = files.load_saved_model(path)
+    print(f"predict: model {path}", flush=True)
+    names = _class_names_of_run(run_folder, model.output_shape[-1])
+    top_k = min(config.top_k, len(names))
+    rows = top_classes(model, paths, names, top_k, config.data.batch_size)
+    out = os.path.join(config.run_dir, "predictions.csv")
+    write_predictions(rows, out)
+    print(format_predictions(rows))
+    print(f"predict: {len(rows)} images, top {top_k} classes each, in {out}")
+
+
+def _class_names_of_run(run_folder, num_classes):
+    """The class names of the data that trained the model; the class indices
+    when its run folder or data cannot be found."""
+    import yaml
+
+    if run_folder is not None:
+        with open(os.path.join(run_folder, "config.yaml")) as f:
+            saved = (yaml.safe_load(f) or {}).get("data") or {}
+        try:
+            names = data.class_names(data.DataConfig(**saved), num_classes)
+        except (UsageError, TypeError) as error:
+            print(f"se-tune: warning: class names unknown, indices used: {error}",
+                  file=sys.stderr, flush=True)
+        else:
+            if len(names) == num_classes:
+                return names
+    return tuple(str(i) for i in range(num_classes))
 
 
 def export(config, splits, model):
