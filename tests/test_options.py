@@ -92,14 +92,24 @@ def _check_augment(run):
         "RandomFlip", "RandomTranslation"]
 
 
-def _image_folder(root):
+def _image_folder(root, count=8):
     from PIL import Image
 
     for label, color in (("cat", 40), ("dog", 220)):
         os.makedirs(root / label)
-        for i in range(8):
+        for i in range(count):
             Image.new("RGB", (12, 10), (color, i * 10, 0)).save(root / label / f"{i}.png")
     return ["--data.name", "folder", "--data.data_dir", str(root)]
+
+
+def _split_image_folder(root):
+    _image_folder(root / "val", count=3)
+    return _image_folder(root / "train")[:-1] + [str(root)]
+
+
+def _check_split_folder(run):
+    _data_check((8, 8, 3), 2)(run)
+    assert json.loads((run / "summary.json").read_text())["val_images"] == 6  # val/ as given
 
 
 def _cifar10(root):
@@ -162,6 +172,7 @@ FIT_OPTIONS = {
                         "--train.learning_rate", "1e-12", "--train.optimizer", "adamw"],
                        _check_early_stopping),
     "folder": (_image_folder, _data_check((8, 8, 3), 2)),
+    "folder_split": (_split_image_folder, _check_split_folder),
     "cifar10": (_cifar10, _data_check((8, 8, 3), 10)),  # resized to TINY's image_size
 }
 
@@ -268,3 +279,21 @@ def test_print_config_round_trips_through_config(tmp_path, capsys):
         cli.main(["search", "--config", str(tmp_path / "search.yaml"), "--print_config"])
     assert capsys.readouterr().out == printed
     assert "tuner: random" in printed and "- 6" in printed
+
+
+@pytest.mark.slow
+def test_predict_names_the_classes_of_the_fit_s_folder(tmp_path, capsys):
+    data = _image_folder(tmp_path / "data")
+    run = tmp_path / "run"
+    assert cli.main(["fit", *TINY, "--train.epochs", "1", *data, "--run_dir", str(run)]) == 0
+    argv = ["predict", "--run_dir", str(run), "--inputs", str(tmp_path / "data" / "dog"),
+            "--top_k", "2"]
+    assert cli.main(argv) == 0
+    with open(run / "predictions.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["file"] for r in rows] == [str(tmp_path / "data" / "dog" / f"{i}.png")
+                                         for i in range(8)]
+    for row in rows:
+        assert {row["class_1"], row["class_2"]} == {"cat", "dog"}
+        assert float(row["probability_1"]) + float(row["probability_2"]) == pytest.approx(
+            1.0, abs=2e-6)
