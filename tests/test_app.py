@@ -16,7 +16,7 @@ import pytest
 
 pytest.importorskip("keras_tuner")
 
-from app_helpers import ONE_SEED, TINY as TINY_RUN, free_port, start_app  # noqa: E402
+from app_helpers import EAGER, ONE_SEED, TINY as TINY_RUN, free_port, start_app  # noqa: E402
 from se_tune import cli  # noqa: E402
 
 TINY = [*TINY_RUN, "--train.epochs", "1"]
@@ -299,8 +299,9 @@ def test_tensorboard_serves_hparams_and_scalars(tmp_path):
     # SE against its successors and no attention block.
     run_dir = tmp_path / "search"
     attention = '{"attention": ["se", "eca", "cbam", null]}'
-    assert cli.main(["search", *TINY, "--run_dir", str(run_dir), "--search.space", attention,
-                     "--train.epochs", "2", "--search.repeats", "2"]) == 0
+    assert cli.main(["search", *TINY, *EAGER, "--run_dir", str(run_dir), "--search.space",
+                     attention, "--train.epochs", "2", "--search.repeats", "2",
+                     "--search.inspect", "false"]) == 0
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "tensorboard.main", "--logdir", str(run_dir / "tb"),

@@ -16,7 +16,7 @@ import pytest
 pytest.importorskip("keras_tuner")
 
 import keras_se  # noqa: E402
-from app_helpers import ONE_SEED, TINY  # noqa: E402
+from app_helpers import EAGER, ONE_SEED, TINY  # noqa: E402
 from se_tune import cli  # noqa: E402
 from se_tune.data import DataConfig, load_data  # noqa: E402
 
@@ -203,7 +203,7 @@ TUNERS = {
 @pytest.mark.parametrize("tuner", list(TUNERS))
 def test_every_tuner_trains_what_its_trials_say(tuner, tmp_path):
     extra, count = TUNERS[tuner]
-    argv = ["search", *TINY, *ONE_SEED, "--train.epochs", "1", "--search.tuner", tuner,
+    argv = ["search", *TINY, *ONE_SEED, *EAGER, "--train.epochs", "1", "--search.tuner", tuner,
             "--search.space", SPACE, "--search.inspect", "false", *extra,
             "--run_dir", str(tmp_path)]
     assert cli.main(argv) == 0
@@ -227,7 +227,7 @@ def test_every_tuner_trains_what_its_trials_say(tuner, tmp_path):
 def test_a_search_over_stages_and_per_stage_ratios(tmp_path):
     # The paper's stage ablation: which stages carry SE, and each stage's own ratio.
     space = '{"se_ratio": [{"3": 4, "4": 16}, 8], "se_stages": [[4], null]}'
-    argv = ["search", *TINY, *ONE_SEED, "--train.epochs", "1", "--search.space", space,
+    argv = ["search", *TINY, *ONE_SEED, *EAGER, "--train.epochs", "1", "--search.space", space,
             "--search.inspect", "false", "--run_dir", str(tmp_path)]
     assert cli.main(argv) == 0
     with open(tmp_path / "results.csv") as f:
@@ -253,7 +253,8 @@ def test_a_search_over_stages_and_per_stage_ratios(tmp_path):
 
 @pytest.mark.slow
 def test_val_loss_as_the_objective_picks_the_lowest(tmp_path):
-    argv = ["search", *TINY, *ONE_SEED, "--train.epochs", "2", "--search.objective", "val_loss",
+    argv = ["search", *TINY, *ONE_SEED, *EAGER, "--train.epochs", "2",
+            "--search.objective", "val_loss",
             "--search.space", '{"se_ratio": [4, 16, null]}', "--search.inspect", "false",
             "--run_dir", str(tmp_path)]
     assert cli.main(argv) == 0
