@@ -71,6 +71,16 @@ def fastest_of_rounds(script, runs, rounds, key):
     return best
 
 
+def proc_status(field):
+    """A field of Linux's /proc/self/status in bytes (`VmRSS`, `VmHWM`: the peak
+    resident memory)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024  # kB
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
 def machine():
     """A short description of the machine the figures come from."""
     info = {"python": platform.python_version(), "cpus": os.cpu_count()}

@@ -29,14 +29,6 @@ import common  # noqa: E402
 CLASSES = 10
 
 
-def _peak_rss():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024  # kB
-    raise RuntimeError("no VmHWM in /proc/self/status")
-
-
 def write_images(root, count):
     """`count` JPEGs of smooth random colour fields, spread over the classes."""
     import numpy as np
@@ -71,7 +63,7 @@ def fit(args):
                            "--run_dir", run_dir])
     if status:
         raise SystemExit(status)
-    return {"peak_rss": _peak_rss()}
+    return {"peak_rss": common.proc_status("VmHWM")}
 
 
 def pipeline(args):

@@ -19,14 +19,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 
 
-def _status(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024  # kB
-    raise RuntimeError(f"no {field} in /proc/self/status")
-
-
 def write_preset(args):
     """Writes the checkpoint (in its own process: its memory is not the loader's)."""
     import keras
@@ -51,11 +43,11 @@ def load_preset(args):
     # The back end's one-time start (its first layers and kernels) comes before the
     # measurement: it is no part of a preset's cost.
     keras_se.models.CifarSEResNet(depth=20)
-    before = _status("VmRSS")
+    before = common.proc_status("VmRSS")
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # resets VmHWM to the present resident size
     model = keras_se.models.from_preset(args.folder)
-    peak = _status("VmHWM")
+    peak = common.proc_status("VmHWM")
     return {"rss_before": before, "peak": peak, "params": int(model.count_params())}
 
 

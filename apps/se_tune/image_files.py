@@ -61,12 +61,9 @@ class ImageFiles:
 
     def __array__(self, dtype=None, copy=None):
         out = np.empty(self.shape, "float32")
-        if len(self.paths) > 1:
-            with concurrent.futures.ThreadPoolExecutor(DECODE_THREADS) as pool:
-                for i, image in enumerate(pool.map(self.__getitem__, range(len(self)))):
-                    out[i] = image
-        elif len(self.paths):
-            out[0] = self[0]
+        with concurrent.futures.ThreadPoolExecutor(DECODE_THREADS) as pool:
+            for i, image in enumerate(pool.map(self.__getitem__, range(len(self)))):
+                out[i] = image
         return out if dtype is None else out.astype(dtype)
 
 
@@ -114,9 +111,7 @@ def read_folder(root, size):
 
     >>> splits, classes, skipped = read_folder("photos", size=224)
     """
-    if root is None or not os.path.isdir(root):
-        raise UsageError(
-            f"data.data_dir must be a folder of class sub-folders. Received: data_dir={root!r}")
+    _check_folder(root)
     given = [name for name in SPLIT_FOLDERS if os.path.isdir(os.path.join(root, name))]
     if given and not {"train", "val"} <= set(given):
         raise UsageError("data.data_dir split into sub-folders needs both train/ and val/ "
@@ -146,6 +141,12 @@ def read_folder(root, size):
     return splits, classes, skipped
 
 
+def _check_folder(root):
+    if root is None or not os.path.isdir(root):
+        raise UsageError(
+            f"data.data_dir must be a folder of class sub-folders. Received: data_dir={root!r}")
+
+
 def _subfolders(folder):
     return sorted(d for d in os.listdir(folder) if os.path.isdir(os.path.join(folder, d)))
 
@@ -162,9 +163,7 @@ def folder_classes(root):
     >>> folder_classes("photos")
     ['cat', 'dog']
     """
-    if root is None or not os.path.isdir(root):
-        raise UsageError(
-            f"data.data_dir must be a folder of class sub-folders. Received: data_dir={root!r}")
+    _check_folder(root)
     split = os.path.isdir(os.path.join(root, "train"))
     folder = os.path.join(root, "train") if split else root
     classes = _subfolders(folder)
