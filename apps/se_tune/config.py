@@ -10,16 +10,28 @@ from jsonargparse.typing import (
 from se_tune.attention_registry import ATTENTION_NAMES, DEFAULT_ATTENTION
 from se_tune.data import DataConfig
 
+# The input scales of `model.preprocessing` (see `se_tune.model_source`).
+PREPROCESSING = ("auto", "none", "raw", "tf", "torch", "caffe")
+
 __all__ = ["DataConfig", "ModelConfig", "TrainConfig", "SearchConfig", "InspectConfig",
            "distributed_environment"]
 
 
 @dataclasses.dataclass
 class ModelConfig:
-    """Which keras_se builder to train, and its arguments.
+    """Which model to train, where its weights come from, and its arguments.
 
     Args:
-        name: a builder of `keras_se.models` (SEResNet50, CifarSEResNet, ...).
+        name: a builder of `keras_se.models` (SEResNet50, CifarSEResNet, ...);
+            a dotted path to any callable that returns a Keras model
+            (`keras.applications.MobileNetV2`, `my_package.nets:build`), called
+            with `input_shape`, `classes` and `kwargs`; a `.keras` file; or a
+            keras_se preset (`hf://OWNER/NAME`, or a folder holding
+            `config.json` and `model.safetensors`). A callable with a `weights`
+            argument gets `weights=None` (from scratch) unless `kwargs` or
+            `model.weights` says otherwise. Such a model gets a new
+            head for the data's classes when its last Dense has other outputs,
+            and its final softmax is left out (the loss takes logits).
         se_ratio: the SE reduction ratio; a dict of stage -> ratio for a ratio
             per stage; null for the network without SE.
         se_integration: standard, pre, post, identity or 3x3.
@@ -28,9 +40,27 @@ class ModelConfig:
             or of the attention layer `attention` picks.
         attention: the attention block: se (Squeeze-and-Excitation), ese,
             eca, cbam, ge (Gather-Excite), or null for none.
-        kwargs: further builder arguments (for example depth for CifarSEResNet);
+        kwargs: further builder arguments (for example depth for CifarSEResNet,
+            or `{"alpha": 0.35, "weights": "imagenet"}` for MobileNetV2);
             null: the app's defaults for the model (depth 20 for CifarSEResNet,
             the builder's own for the others).
+        weights: pretrained weights: a `.weights.h5` file of the model as
+            `name` and `kwargs` build it (its head may have other classes), or
+            for keras_se builders `imagenet` or a preset.
+        preprocessing: the input scale the model's weights expect; the app's
+            images are RGB in [0, 1], and a frozen layer in the model maps
+            them: none ([0, 1] as they are), raw ([0, 255]: keras_se's
+            pretrained models normalize inside), tf ([-1, 1]), torch (ImageNet
+            mean and std), caffe (BGR, ImageNet mean subtracted). auto: none
+            for keras_se builders from scratch, raw for keras_se's pretrained
+            ones, the module's own `preprocess_input` for a callable such as
+            keras.applications' (MobileNetV2: tf, ResNet50: caffe); a
+            pretrained model whose scale it cannot tell is refused.
+        retrofit: whether a model that is not a keras_se builder, and has no
+            attention blocks, gets them (`keras_se.retrofit`, starting from the
+            identity). null: yes when se_ratio, attention, se_kwargs or a
+            SqueezeExcite argument is set explicitly (flag, config file or
+            search space); the defaults alone never retrofit. Saved resolved.
     """
 
     name: str = "CifarSEResNet"
@@ -40,6 +70,9 @@ class ModelConfig:
     se_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
     attention: Optional[Literal[ATTENTION_NAMES]] = DEFAULT_ATTENTION
     kwargs: Optional[dict[str, Any]] = None
+    weights: Optional[str] = None
+    preprocessing: Literal[PREPROCESSING] = "auto"
+    retrofit: Optional[bool] = None
 
 
 @dataclasses.dataclass
@@ -74,6 +107,9 @@ class TrainConfig:
             the search's objective (`search.objective`; for `fit`,
             val_accuracy) did not improve (Keras' EarlyStopping, resumed
             exactly after a kill); null: never.
+        freeze_epochs: train only the new head (and the attention blocks
+            retrofit added) for this many epochs, the rest frozen (batch norm
+            in inference mode), then everything: the warm-up of fine-tuning.
         limit_batches: train and validate on each epoch's first N batches
             only: a dry run of any config in seconds (Lightning's
             `limit_train_batches` and `limit_val_batches`); null: all.
@@ -94,6 +130,7 @@ class TrainConfig:
     verbose: Literal["progress", 0, 1, 2] = "progress"
     distribution: Literal["none", "mirrored", "data_parallel"] = "none"
     early_stopping_patience: Optional[PositiveInt] = None
+    freeze_epochs: NonNegativeInt = 0
     limit_batches: Optional[PositiveInt] = None
 
 

@@ -35,6 +35,11 @@ def run(command, cfg, parser, given=frozenset()):
 
         check_format(cfg.format, cfg.quantize)
         model = load_exportable_model(cfg.model_path)
+    if command in ("fit", "search"):
+        from se_tune.model_source import resolve_model_defaults
+
+        space = cfg.search.space if command == "search" else {}
+        resolve_model_defaults(cfg, given, space_keys=tuple(space))
     if command == "search":
         from se_tune.distributed import lock_name
         from se_tune.locking import refuse_if_locked

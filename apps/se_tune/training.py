@@ -8,6 +8,7 @@ import keras
 import numpy as np
 
 import keras_se
+from se_tune import fine_tuning, model_source
 from se_tune.checkpoint import EpochCheckpoint, ResumableEarlyStopping
 from se_tune.data import EpochBatches, as_dataset, in_order
 from se_tune.errors import TrialFailure, UsageError, is_out_of_memory
@@ -41,36 +42,13 @@ def resolve_precision(precision):
     return precision
 
 
-# The builder arguments of a model whose `model.kwargs` is null: the CIFAR
-# ResNet at depth 20 (the paper's CIFAR networks are deeper; 20 trains in minutes).
-DEFAULT_BUILDER_KWARGS = {"CifarSEResNet": {"depth": 20}}
-
-
-def builder_kwargs(model_config):
-    """`model.kwargs`, or the app's defaults for `model.name` when it is null.
-
-    Args:
-        model_config: the model section of the config.
-
-    Example:
-
-    >>> builder_kwargs(ModelConfig(name="SEResNet50"))
-    {}
-    """
-    if model_config.kwargs is not None:
-        return dict(model_config.kwargs)
-    return dict(DEFAULT_BUILDER_KWARGS.get(model_config.name, {}))
-
-
 def build_model(model_config, input_shape, num_classes, input_tensor=None):
-    """Builds `model_config.name` from keras_se.models, returning logits (on
-    `input_tensor` when given)."""
-    info = keras_se.models.BUILDERS.get(model_config.name)
-    if info is None:
-        raise UsageError(
-            f"model.name must be one of {', '.join(keras_se.models.BUILDERS)}. "
-            f"Received: {model_config.name!r}"
-        )
+    """Builds the model `model_config` names, returning logits (a keras_se
+    builder from scratch on `input_tensor` when given; any other model, see
+    `se_tune.model_source`, on its own input)."""
+    if not model_source.is_builder_from_scratch(model_config):
+        return model_source.build_foreign_model(model_config, input_shape, num_classes)
+    info = keras_se.models.BUILDERS[model_config.name]
     size = min(input_shape[:2])
     if size < info.min_size:
         raise UsageError(
@@ -88,7 +66,7 @@ def build_model(model_config, input_shape, num_classes, input_tensor=None):
             se_stages=model_config.se_stages,
             se_kwargs=dict(model_config.se_kwargs) or None,
             attention=model_config.attention,
-            **builder_kwargs(model_config),
+            **model_source.builder_kwargs(model_config),
         )
     except (ValueError, TypeError) as error:
         raise UsageError(f"model: {str(error).splitlines()[0]}") from None
@@ -215,21 +193,26 @@ def prepare_model(model_config, train, data_config, splits, seed):
     try:
         model = build_model(model_config, splits.input_shape, splits.num_classes)
         stats = keras_se.utils.model_stats(model)
-        if data_config.augment:
-            # The network is built on the augmentation's output, not wrapped in
-            # another model: its SE layers stay at the top level for gate analysis.
+        # The network is built on the augmentation's output, not wrapped in
+        # another model: its SE layers stay at the top level for gate analysis.
+        if data_config.augment and model_source.is_builder_from_scratch(model_config):
             inputs = keras.Input(splits.input_shape)
             model = build_model(model_config, splits.input_shape, splits.num_classes,
                                 input_tensor=augmentation(splits.input_shape)(inputs))
+        elif data_config.augment:
+            model = model_source.with_front(model, [augmentation(splits.input_shape)])
     except Exception as error:  # noqa: BLE001 - classified, then re-raised
         if is_out_of_memory(error):
             raise TrialFailure(f"out of memory while building: {error}") from error
         raise
     finally:
         keras.config.set_dtype_policy(previous)
-    steps = math.ceil(len(splits.x_train) / data_config.batch_size)
-    compile_model(model, train, steps)
+    compile_model(model, train, steps_per_epoch(splits, data_config))
     return model, stats
+
+
+def steps_per_epoch(splits, data_config):
+    return math.ceil(len(splits.x_train) / data_config.batch_size)
 
 
 class FailOnNaN(keras.callbacks.Callback):
@@ -247,14 +230,15 @@ class FailOnNaN(keras.callbacks.Callback):
 
 def fit_model(model, stats, train, data_config, splits, logdir, seed, hparams=None,
               callbacks=(), checkpoint_folder=None, initial_epoch=0, prior_history=None,
-              objective="val_accuracy", label="fit"):
+              objective="val_accuracy", label="fit", warm_up=()):
     """Fits a prepared model with TensorBoard logging; returns (history, summary).
 
     Batches come in an order fixed by (seed, epoch); with `checkpoint_folder`,
     every epoch is checkpointed there, and `initial_epoch`/`prior_history`
     continue a checkpointed run exactly. `train.early_stopping_patience` watches
     `objective`; `train.limit_batches` cuts each epoch's training and
-    validation batches. `label` names the run's progress line.
+    validation batches. `label` names the run's progress line; `warm_up`
+    names the layers `train.freeze_epochs` trains first.
     """
     n_replicas = replicas(model)
     x_train, y_train, x_val, y_val = splits.x_train, splits.y_train, splits.x_val, splits.y_val
@@ -294,19 +278,33 @@ def fit_model(model, stats, train, data_config, splits, logdir, seed, hparams=No
         if stopper.stopped_before():
             last_epoch = initial_epoch
     start = time.perf_counter()
-    try:
-        history = model.fit(
-            dataset, shuffle=False,
-            validation_data=in_order(x_val, one_hot(y_val, splits.num_classes),
-                                     data_config.batch_size),
-            initial_epoch=initial_epoch, epochs=last_epoch,
-            verbose=0 if progress else train.verbose,
-            callbacks=[epoch_order, *all_callbacks, *callbacks, *progress],
-        )
-    except Exception as error:  # noqa: BLE001 - classified, then re-raised
-        if is_out_of_memory(error):
-            raise TrialFailure(f"out of memory: {str(error).splitlines()[0]}") from error
-        raise
+    callbacks = [epoch_order, *all_callbacks, *callbacks, *progress]
+    phases = fine_tuning.training_phases(train.freeze_epochs, initial_epoch, last_epoch)
+    merged = {}
+    for index, (first, end, frozen) in enumerate(phases):
+        if train.freeze_epochs and fine_tuning.set_frozen(model, frozen, warm_up):
+            compile_model(model, train, steps_per_epoch(splits, data_config))
+            # The schedule goes on where the warm-up left it.
+            model.optimizer.iterations.assign(first * len(batches))
+        try:
+            history = model.fit(
+                dataset, shuffle=False,
+                validation_data=in_order(x_val, one_hot(y_val, splits.num_classes),
+                                         data_config.batch_size),
+                initial_epoch=first, epochs=end,
+                verbose=0 if progress else train.verbose,
+                callbacks=callbacks if len(phases) == 1 else [fine_tuning.PhaseCallbacks(
+                    callbacks, first=index == 0, last=index == len(phases) - 1)],
+            )
+        except Exception as error:  # noqa: BLE001 - classified, then re-raised
+            if is_out_of_memory(error):
+                raise TrialFailure(f"out of memory: {str(error).splitlines()[0]}") from error
+            raise
+        for key, values in history.history.items():
+            merged.setdefault(key, []).extend(values)
+        if model.stop_training:
+            break
+    history.history = merged
     seconds = time.perf_counter() - start
     ran = len(history.history.get("loss", []))  # epochs of this call, not of a resume
     full = saver.history if saver is not None else history.history
@@ -337,7 +335,8 @@ def train_model(model_config, train, data_config, splits, logdir, seed, hparams=
     """Builds, compiles and fits one model; returns (model, history, summary)."""
     with distribution_scope(train.distribution):
         model, stats = prepare_model(model_config, train, data_config, splits, seed)
-        history, summary = fit_model(model, stats, train, data_config, splits, logdir,
-                                     seed, hparams)
+        history, summary = fit_model(
+            model, stats, train, data_config, splits, logdir, seed, hparams,
+            warm_up=fine_tuning.warm_up_layers(model, model_config))
     summary["dtype_policy"] = PRECISION_POLICIES[resolve_precision(train.precision)]
     return model, history, summary

@@ -14,7 +14,7 @@ import keras
 import keras_tuner as kt
 import numpy as np
 
-from se_tune import checkpoint, oracles, tensorboard_logging, training
+from se_tune import checkpoint, fine_tuning, oracles, tensorboard_logging, training
 from se_tune.distributed import ChiefConnection, distributed_role, worker_alive
 from se_tune.errors import SearchStopped, TrialFailure
 from se_tune.files import atomic_write_text, read_json, write_json
@@ -175,6 +175,7 @@ class SETuner(kt.Tuner):
                 checkpoint_folder=run_folder, initial_epoch=initial_epoch,
                 prior_history=prior, objective=self.config.search.objective,
                 label=f"  seed {seed}",
+                warm_up=fine_tuning.warm_up_layers(model, model_config),
             )
             # Timed in this process, on the device that trained it.
             summary["latency_1_ms"] = inference_latency_ms(model, self.splits.x_val, 1)
@@ -236,6 +237,8 @@ class SETuner(kt.Tuner):
         and JAX) takes longer than a few epochs of a small network: each
         configuration compiles once, however many seeds it trains.
         """
+        if self.config.train.freeze_epochs:
+            return model  # its warm-up compiles it again, frozen
         if self.compiled is not None:
             _, compiled, optimizer_state = self.compiled
             compiled.set_weights(model.get_weights())

@@ -1,0 +1,412 @@
+"""Where a run's model comes from, and what it is given to start.
+
+`model.name` is a keras_se builder, a dotted path to any callable that returns
+a Keras model (`keras.applications.MobileNetV2`, `my_package.nets:build`), a
+`.keras` file, or a keras_se preset (`hf://OWNER/NAME`, or a folder holding
+`config.json` and `model.safetensors`). Whatever its source, the app's model:
+
+- returns logits for the data's classes: a last `Dense` with other outputs is
+  replaced by a new one (the new head), and a softmax at the end is left out;
+- takes the app's images (RGB in [0, 1]) and maps them to the scale its
+  weights expect (`model.preprocessing`) with a frozen per-channel affine
+  layer named `preprocessing`, saved with the model;
+- gets SE (or another attention block) through `keras_se.retrofit`, starting
+  from the identity, when it has none and an attention key was set explicitly
+  (`model.retrofit`, resolved before the config is saved).
+"""
+
+import importlib
+import inspect
+import os
+
+import keras
+import numpy as np
+
+import keras_se
+from se_tune.config import PREPROCESSING
+from se_tune.errors import UsageError
+from se_tune.search_space import SE_LAYER_ARGS
+
+PREPROCESSING_LAYER = "preprocessing"
+_DEFAULTS = {"se_integration": "standard", "se_stages": None}
+# The builder arguments of a model whose `model.kwargs` is null: the CIFAR
+# ResNet at depth 20 (the paper's CIFAR networks are deeper; 20 trains in minutes).
+DEFAULT_BUILDER_KWARGS = {"CifarSEResNet": {"depth": 20}}
+# The ModelConfig fields and search-space keys that ask for attention blocks.
+ATTENTION_KEYS = ("se_ratio", "attention", "se_kwargs", *SE_LAYER_ARGS)
+
+
+def model_kind(name):
+    """"builder", "preset", "file" or "callable": how `model.name` names a model.
+
+    Args:
+        name: `model.name`.
+
+    Example:
+
+    >>> model_kind("keras.applications.MobileNetV2")
+    'callable'
+    """
+    if name in keras_se.models.BUILDERS:
+        return "builder"
+    if name.startswith("hf://") or os.path.isfile(os.path.join(name, "config.json")):
+        return "preset"
+    if name.endswith(".keras"):
+        return "file"
+    if ("." in name or ":" in name) and os.path.sep not in name:
+        return "callable"
+    raise UsageError(
+        f"model.name must be a keras_se builder ({', '.join(keras_se.models.BUILDERS)}), a "
+        "dotted path to a callable that returns a Keras model, a .keras file or a preset "
+        f"(hf://OWNER/NAME or a folder with config.json). Received: {name!r}")
+
+
+def builder_kwargs(model_config):
+    """`model.kwargs`, or the app's defaults for `model.name` when it is null.
+
+    Args:
+        model_config: the model section of the config.
+
+    Example:
+
+    >>> builder_kwargs(ModelConfig(name="SEResNet50"))
+    {}
+    """
+    if model_config.kwargs is not None:
+        return dict(model_config.kwargs)
+    return dict(DEFAULT_BUILDER_KWARGS.get(model_config.name, {}))
+
+
+def is_builder_from_scratch(model_config):
+    """Whether the model is a keras_se builder's, trained from scratch on the
+    app's [0, 1] images (the app's default, built on its input directly)."""
+    return (model_kind(model_config.name) == "builder"
+            and preprocessing_mode(model_config) == "none")
+
+
+def is_pretrained(model_config):
+    """Whether the model starts from weights rather than from scratch."""
+    kwargs = model_config.kwargs or {}
+    return (model_config.weights is not None or kwargs.get("weights") is not None
+            or model_kind(model_config.name) in ("preset", "file"))
+
+
+def resolve_model_defaults(cfg, given, space_keys=()):
+    """Fills the model-dependent defaults of a fit or search config in place,
+    before it is saved, so that `config.yaml` says what the run did.
+
+    - `model.retrofit`: for a model from outside keras_se, whether an
+      attention key was set explicitly (`given`, or a search-space key);
+    - `model.preprocessing`: `auto` becomes the scale found for the model;
+    - `data.image_size`: left at 0 for a pretrained or foreign model, the
+      model's own input size.
+
+    Args:
+        cfg: the command's config (namespace or dataclasses).
+        given: the dotted keys the user set.
+        space_keys: the search space's keys.
+    """
+    model = cfg.model
+    kind = model_kind(model.name)
+    if kind != "builder" and model.retrofit is None:
+        model.retrofit = bool({f"model.{k}" for k in ATTENTION_KEYS} & set(given)
+                              or set(ATTENTION_KEYS) & set(space_keys))
+    if model.preprocessing == "auto":
+        model.preprocessing = preprocessing_mode(model)
+    if (kind != "builder" or is_pretrained(model)) and not cfg.data.image_size \
+            and "data.image_size" not in given:
+        cfg.data.image_size = own_image_size(model)
+        print(f"data.image_size {cfg.data.image_size}: the input size of {model.name}",
+              flush=True)
+
+
+def preprocessing_mode(model_config):
+    """The input scale of `model.preprocessing`; for `auto`, the one the model's
+    source tells: none for a keras_se builder from scratch, raw for keras_se's
+    pretrained models, the `preprocess_input` of a callable's module
+    (keras.applications' families), what a .keras file holds.
+
+    Raises:
+        UsageError: when `auto` cannot tell a pretrained model's scale.
+    """
+    mode = model_config.preprocessing
+    if mode != "auto":
+        return mode
+    kind = model_kind(model_config.name)
+    if kind in ("builder", "preset"):
+        return "raw" if is_pretrained(model_config) else "none"
+    if kind == "callable":
+        module = importlib.import_module(_callable(model_config.name).__module__)
+        if hasattr(module, "preprocess_input"):
+            return _named_mode(module.preprocess_input, model_config.name)
+        if not is_pretrained(model_config):
+            return "none"
+    else:
+        layers = _load_file(model_config.name).layers
+        if any(layer.name == PREPROCESSING_LAYER for layer in layers):
+            return "none"  # saved by the app: it scales its inputs itself
+        if any(isinstance(layer, keras_se.layers.ImageNormalization) for layer in layers):
+            return "raw"
+    raise UsageError(
+        f"model.preprocessing: auto cannot tell which input scale {model_config.name} expects; "
+        f"set one of {', '.join(PREPROCESSING[1:])}. Received: 'auto'")
+
+
+def _affine(function):
+    """`(kernel, bias)` with `function(255 * u) == u @ kernel + bias` for RGB `u` in [0, 1]."""
+    probe = np.concatenate([np.zeros((1, 3)), 255.0 * np.eye(3)]).reshape(4, 1, 1, 3)
+    out = np.asarray(function(probe.copy()), "float64").reshape(4, 3)
+    bias = out[0]
+    kernel = out[1:] - bias
+    check = np.random.default_rng(0).uniform(0, 1, (5, 1, 1, 3))
+    if not np.allclose(np.asarray(function(255.0 * check), "float64").reshape(5, 3),
+                       check.reshape(5, 3) @ kernel + bias, atol=1e-4):
+        return None
+    return kernel.astype("float32"), bias.astype("float32")
+
+
+def _mode_function(mode):
+    if mode == "raw":
+        return lambda x: x
+    return lambda x: keras.applications.imagenet_utils.preprocess_input(x, mode=mode)
+
+
+def _named_mode(function, name):
+    found = _affine(function)
+    for mode in PREPROCESSING[2:]:
+        expected = _affine(_mode_function(mode))
+        if found is not None and all(np.allclose(a, b, atol=1e-4)
+                                     for a, b in zip(found, expected)):
+            return mode
+    raise UsageError(f"model.preprocessing: the preprocess_input of {name}'s module is none "
+                     f"of {', '.join(PREPROCESSING[2:])}; set one. Received: 'auto'")
+
+
+def preprocessing_layer(mode):
+    """The frozen layer that maps the app's [0, 1] images to `mode`'s scale
+    (None for `none`): a per-channel affine map, channel order included."""
+    if mode == "none":
+        return None
+    kernel, bias = _affine(_mode_function(mode))
+    layer = keras.layers.Dense(3, name=PREPROCESSING_LAYER, dtype="float32", trainable=False)
+    layer.build((None, 3))
+    layer.set_weights([kernel, bias])
+    return layer
+
+
+def own_image_size(model_config):
+    """The input size a model is built for without `input_shape`."""
+    kind = model_kind(model_config.name)
+    if kind == "preset":
+        model = keras_se.models.from_preset(model_config.name)
+    else:
+        model = _network(model_config, kind, None, None)
+    size = model.input_shape[1]
+    if size is None:
+        size = (keras_se.models.preset_metadata(model).get("input_size") or (None,))[-1]
+    if size is None:
+        raise UsageError(f"data.image_size: {model_config.name} has no input size of its "
+                         "own; set data.image_size. Received: 0")
+    return int(size)
+
+
+def build_foreign_model(model_config, input_shape, num_classes):
+    """A model from outside the builders, or a builder's with pretrained
+    weights: loaded, given its head for `num_classes`, its attention blocks
+    (`model.retrofit`) and its `preprocessing` layer.
+
+    Args:
+        model_config: the model section.
+        input_shape: the data's image shape.
+        num_classes: the data's classes.
+
+    Returns:
+        A functional `keras.Model` that returns logits.
+
+    Example:
+
+    >>> model = build_foreign_model(ModelConfig(name="keras.applications.MobileNetV2",
+    ...                             kwargs={"alpha": 0.35}), (96, 96, 3), 5)
+    """
+    kind = model_kind(model_config.name)
+    model = _network(model_config, kind, input_shape, num_classes)
+    model = _with_head(model, num_classes, model_config.name)
+    if model_config.retrofit and kind != "builder":
+        model = _retrofit(model, model_config)
+    layer = preprocessing_layer(preprocessing_mode(model_config))
+    return with_front(model, [layer]) if layer is not None else model
+
+
+def _callable(name):
+    module_name, _, attribute = name.rpartition(":") if ":" in name else name.rpartition(".")
+    try:
+        found = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            found = getattr(found, part)
+    except Exception as error:  # noqa: BLE001 - any failure to import is the user's path
+        raise UsageError(f"model.name does not import ({type(error).__name__}: "
+                         f"{str(error).splitlines()[0] if str(error) else ''}). "
+                         f"Received: {name!r}") from None
+    if not callable(found):
+        raise UsageError(f"model.name must name a callable. Received: {name!r}")
+    return found
+
+
+def _parameters(function):
+    try:
+        return inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return {}
+
+
+def _load_file(path):
+    if not os.path.isfile(path):
+        raise UsageError(f"model.name: no such .keras file. Received: {path!r}")
+    try:
+        return keras.saving.load_model(path, safe_mode=True, compile=False)
+    except Exception as error:  # noqa: BLE001 - a file Keras cannot load is the user's
+        raise UsageError(f"model.name: Keras cannot load this file ({type(error).__name__}). "
+                         f"Received: {path!r}") from None
+
+
+def _network(model_config, kind, input_shape, num_classes):
+    """The model as its source makes it, with `model.weights` loaded."""
+    kwargs = dict(model_config.kwargs or {})
+    if kind == "preset":
+        if model_config.weights is not None:
+            raise UsageError("model.weights: a preset carries its own weights. "
+                             f"Received: {model_config.weights!r}")
+        return keras_se.models.from_preset(model_config.name, classes=num_classes,
+                                           input_shape=input_shape)
+    if kind == "builder":
+        kwargs = builder_kwargs(model_config)
+        kwargs.update(weights=model_config.weights, classifier_activation=None,
+                      se_ratio=model_config.se_ratio, attention=model_config.attention,
+                      se_integration=model_config.se_integration,
+                      se_stages=model_config.se_stages,
+                      se_kwargs=dict(model_config.se_kwargs) or None)
+    for key in ("se_integration", "se_stages"):
+        if kind != "builder" and getattr(model_config, key) != _DEFAULTS[key]:
+            raise UsageError(f"model.{key} applies to keras_se builders; a retrofitted model "
+                             f"gets the standard integration everywhere. Received: "
+                             f"{getattr(model_config, key)!r}")
+    if kind == "file":
+        model = _load_file(model_config.name)
+    else:
+        # A pretrained head keeps its own classes (the new head replaces it);
+        # keras_se's builders make a new head for `classes` themselves.
+        if num_classes is not None and (kind == "builder" or not is_pretrained(model_config)):
+            kwargs.setdefault("classes", num_classes)
+        if input_shape is not None:
+            kwargs.setdefault("input_shape", input_shape)
+        if kind == "builder":
+            builder = keras_se.models.BUILDERS[model_config.name].builder
+        else:
+            builder = _callable(model_config.name)
+            if "weights" in _parameters(builder):
+                # From scratch unless told (keras.applications' default is imagenet).
+                kwargs.setdefault("weights", None)
+        try:
+            model = builder(**kwargs)
+        except (ValueError, TypeError) as error:
+            raise UsageError(f"model: {model_config.name}: {str(error).splitlines()[0]}"
+                             ) from None
+        if not isinstance(model, keras.Model):
+            raise UsageError(f"model.name must return a Keras model; it returned a "
+                             f"{type(model).__name__}. Received: {model_config.name!r}")
+    if model_config.weights is not None and kind != "builder":
+        try:
+            model.load_weights(model_config.weights)
+        except Exception as error:  # noqa: BLE001 - a file that does not fit is the user's
+            raise UsageError(f"model.weights does not fit {model_config.name} "
+                             f"({type(error).__name__}: {str(error).splitlines()[0][:200]}). "
+                             f"Received: {model_config.weights!r}") from None
+    return model
+
+
+def _is_softmax(activation):
+    return getattr(activation, "__name__", "") == "softmax"
+
+
+def _with_head(model, num_classes, name):
+    """`model` ending in logits for `num_classes`: its last Dense, new when its
+    outputs differ, without softmax."""
+    if num_classes is None:
+        return model
+    last = dense = model.layers[-1]
+    if isinstance(last, keras.layers.Activation) and _is_softmax(last.activation):
+        dense = model.layers[-2] if len(model.layers) > 1 else None
+        if dense is not None and dense.output is not last.input:
+            dense = None
+    if isinstance(dense, keras.layers.Dense):
+        linear = getattr(dense.activation, "__name__", "") == "linear"
+        if dense is last and linear and dense.units == num_classes:
+            return model
+        head = keras.layers.Dense(num_classes, name=dense.name)
+        outputs = head(dense.input)
+        if dense.units == num_classes:
+            head.set_weights(dense.get_weights())  # the same classifier, as logits
+        return keras.Model(model.input, outputs, name=model.name)
+    if len(model.output.shape) == 2 and model.output.shape[-1] == num_classes:
+        return model  # taken as logits
+    raise UsageError(
+        f"model.name: {name} ends in a {type(last).__name__} with outputs "
+        f"{tuple(model.output.shape)}; the app gives a model a head for the data's "
+        f"{num_classes} classes when its last layer is a Dense. Received: {name!r}")
+
+
+def _retrofit(model, model_config):
+    if model_config.se_ratio is None or model_config.attention is None:
+        return model  # the configuration without attention: the model as it is
+    if keras_se.utils.se_layers(model):
+        return model
+    if isinstance(model_config.se_ratio, dict):
+        raise UsageError("model.se_ratio: ratios per stage need a keras_se builder. "
+                         f"Received: {model_config.se_ratio!r}")
+    arguments = dict(model=model, se_ratio=model_config.se_ratio,
+                     se_kwargs=dict(model_config.se_kwargs) or None,
+                     attention=model_config.attention)
+    try:
+        return keras_se.retrofit(identity_init=True, **arguments)
+    except ValueError:
+        pass  # no identity start for this attention type: retried without
+    try:
+        return keras_se.retrofit(**arguments)
+    except ValueError as error:
+        raise UsageError(f"model: retrofit cannot add {model_config.attention} blocks to "
+                         f"{model_config.name}: {str(error).splitlines()[0]}") from None
+
+
+def with_front(model, layers):
+    """A copy of `model` on a new input that passes through `layers` first, its
+    own layers (copies, with their weights) at the top level, where gate
+    analysis finds them; each layer of the copy is called once, so that its
+    `input` and `output` are in the copy's graph.
+
+    Args:
+        model: a functional model with one input.
+        layers: the layers its input goes through first.
+
+    Example:
+
+    >>> model = with_front(model, [keras.layers.RandomFlip("horizontal")])
+    """
+    inputs = keras.Input(model.input_shape[1:])
+    front = {}
+
+    def call(layer, *args, **kwargs):
+        if args and args[0] is inputs:
+            if "x" not in front:
+                x = inputs
+                for before in layers:
+                    x = before(x)
+                front["x"] = x
+            args = (front["x"], *args[1:])
+        return layer(*args, **kwargs)
+
+    structure = [inputs] if isinstance(model.input, (list, tuple)) else inputs
+    clone = keras.models.clone_model(model, input_tensors=structure, call_function=call)
+    for layer in model.layers:
+        if layer.weights:
+            clone.get_layer(layer.name).set_weights(layer.get_weights())
+    return keras.Model(inputs, clone.outputs[0], name=model.name)
