@@ -28,7 +28,6 @@ from se_tune.errors import UsageError
 from se_tune.search_space import SE_LAYER_ARGS
 
 PREPROCESSING_LAYER = "preprocessing"
-_DEFAULTS = {"se_integration": "standard", "se_stages": None}
 # The builder arguments of a model whose `model.kwargs` is null: the CIFAR
 # ResNet at depth 20 (the paper's CIFAR networks are deeper; 20 trains in minutes).
 DEFAULT_BUILDER_KWARGS = {"CifarSEResNet": {"depth": 20}}
@@ -271,7 +270,6 @@ def _load_file(path):
 
 def _network(model_config, kind, input_shape, num_classes):
     """The model as its source makes it, with `model.weights` loaded."""
-    kwargs = dict(model_config.kwargs or {})
     if kind == "preset":
         if model_config.weights is not None:
             raise UsageError("model.weights: a preset carries its own weights. "
@@ -285,42 +283,57 @@ def _network(model_config, kind, input_shape, num_classes):
                       se_integration=model_config.se_integration,
                       se_stages=model_config.se_stages,
                       se_kwargs=dict(model_config.se_kwargs) or None)
-    for key in ("se_integration", "se_stages"):
-        if kind != "builder" and getattr(model_config, key) != _DEFAULTS[key]:
+        if input_shape is not None:
+            kwargs["input_shape"] = input_shape
+        # keras_se's builders make a new head for `classes` themselves.
+        return _call(keras_se.models.BUILDERS[model_config.name].builder,
+                     {**kwargs, "classes": num_classes}, model_config.name)
+    for key, default in (("se_integration", "standard"), ("se_stages", None)):
+        if getattr(model_config, key) != default:
             raise UsageError(f"model.{key} applies to keras_se builders; a retrofitted model "
                              f"gets the standard integration everywhere. Received: "
                              f"{getattr(model_config, key)!r}")
     if kind == "file":
-        model = _load_file(model_config.name)
+        attempts = [lambda: _load_file(model_config.name)]
     else:
-        # A pretrained head keeps its own classes (the new head replaces it);
-        # keras_se's builders make a new head for `classes` themselves.
-        if num_classes is not None and (kind == "builder" or not is_pretrained(model_config)):
-            kwargs.setdefault("classes", num_classes)
+        builder = _callable(model_config.name)
+        kwargs = dict(model_config.kwargs or {})
         if input_shape is not None:
             kwargs.setdefault("input_shape", input_shape)
-        if kind == "builder":
-            builder = keras_se.models.BUILDERS[model_config.name].builder
-        else:
-            builder = _callable(model_config.name)
-            if "weights" in _parameters(builder):
-                # From scratch unless told (keras.applications' default is imagenet).
-                kwargs.setdefault("weights", None)
-        try:
-            model = builder(**kwargs)
-        except (ValueError, TypeError) as error:
-            raise UsageError(f"model: {model_config.name}: {str(error).splitlines()[0]}"
-                             ) from None
-        if not isinstance(model, keras.Model):
-            raise UsageError(f"model.name must return a Keras model; it returned a "
-                             f"{type(model).__name__}. Received: {model_config.name!r}")
-    if model_config.weights is not None and kind != "builder":
+        if "weights" in _parameters(builder):
+            # From scratch unless told (keras.applications' default is imagenet).
+            kwargs.setdefault("weights", None)
+        # A weights file fits the model with the data's classes or with the
+        # callable's own (the new head then replaces it); weights the callable
+        # loads itself keep its own classes.
+        sizes = [{}]
+        if num_classes is not None and "classes" not in kwargs and kwargs.get("weights") is None:
+            sizes = [{"classes": num_classes}, *([{}] if model_config.weights else [])]
+        attempts = [lambda extra=extra: _call(builder, {**kwargs, **extra}, model_config.name)
+                    for extra in sizes]
+    errors = []
+    for attempt in attempts:
+        model = attempt()
+        if model_config.weights is None:
+            return model
         try:
             model.load_weights(model_config.weights)
+            return model
         except Exception as error:  # noqa: BLE001 - a file that does not fit is the user's
-            raise UsageError(f"model.weights does not fit {model_config.name} "
-                             f"({type(error).__name__}: {str(error).splitlines()[0][:200]}). "
-                             f"Received: {model_config.weights!r}") from None
+            errors.append(error)
+    raise UsageError(f"model.weights does not fit {model_config.name} "
+                     f"({type(errors[0]).__name__}: {str(errors[0]).splitlines()[0][:200]}). "
+                     f"Received: {model_config.weights!r}")
+
+
+def _call(builder, kwargs, name):
+    try:
+        model = builder(**kwargs)
+    except (ValueError, TypeError) as error:
+        raise UsageError(f"model: {name}: {str(error).splitlines()[0]}") from None
+    if not isinstance(model, keras.Model):
+        raise UsageError(f"model.name must return a Keras model; it returned a "
+                         f"{type(model).__name__}. Received: {name!r}")
     return model
 
 
