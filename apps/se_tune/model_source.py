@@ -23,6 +23,7 @@ import keras
 import numpy as np
 
 import keras_se
+from keras_se.models.presets import KERAS_SE_SCHEMA
 from se_tune.config import PREPROCESSING
 from se_tune.errors import UsageError
 from se_tune.search_space import SE_LAYER_ARGS
@@ -121,9 +122,11 @@ def resolve_model_defaults(cfg, given, space_keys=()):
 
 def preprocessing_mode(model_config):
     """The input scale of `model.preprocessing`; for `auto`, the one the model's
-    source tells: none for a keras_se builder from scratch, raw for keras_se's
-    pretrained models, the `preprocess_input` of a callable's module
-    (keras.applications' families), what a .keras file holds.
+    source tells: none for a keras_se builder from scratch, raw for its
+    pretrained weights and for timm's presets, the `preprocess_input` of a
+    callable's module (keras.applications' families), and for a .keras file
+    or a keras_se preset what the model holds: raw when it normalizes [0, 255]
+    images itself (`ImageNormalization`), none when the app saved it.
 
     Raises:
         UsageError: when `auto` cannot tell a pretrained model's scale.
@@ -132,8 +135,11 @@ def preprocessing_mode(model_config):
     if mode != "auto":
         return mode
     kind = model_kind(model_config.name)
-    if kind in ("builder", "preset"):
+    if kind == "builder":
         return "raw" if is_pretrained(model_config) else "none"
+    if kind == "preset" and KERAS_SE_SCHEMA not in keras_se.models.preset_config(
+            model_config.name):
+        return "raw"  # timm's layout: `from_preset` normalizes inside
     if kind == "callable":
         module = importlib.import_module(_callable(model_config.name).__module__)
         if hasattr(module, "preprocess_input"):
@@ -141,7 +147,8 @@ def preprocessing_mode(model_config):
         if not is_pretrained(model_config):
             return "none"
     else:
-        layers = _load_file(model_config.name).layers
+        layers = (_load_file(model_config.name) if kind == "file"
+                  else keras_se.models.from_preset(model_config.name)).layers
         if any(layer.name == PREPROCESSING_LAYER for layer in layers):
             return "none"  # saved by the app: it scales its inputs itself
         if any(isinstance(layer, keras_se.layers.ImageNormalization) for layer in layers):
@@ -201,8 +208,9 @@ def own_image_size(model_config):
     else:
         model = _network(model_config, kind, None, None)
     size = model.input_shape[1]
-    if size is None:
-        size = (keras_se.models.preset_metadata(model).get("input_size") or (None,))[-1]
+    if size is None and any(isinstance(layer, keras_se.layers.ImageNormalization)
+                            for layer in model.layers):
+        size = (keras_se.models.preset_metadata(model)["input_size"] or (None,))[-1]
     if size is None:
         raise UsageError(f"data.image_size: {model_config.name} has no input size of its "
                          "own; set data.image_size. Received: 0")
@@ -274,8 +282,10 @@ def _network(model_config, kind, input_shape, num_classes):
         if model_config.weights is not None:
             raise UsageError("model.weights: a preset carries its own weights. "
                              f"Received: {model_config.weights!r}")
+        # A keras_se preset is the saved model itself, input shape included.
+        timm = KERAS_SE_SCHEMA not in keras_se.models.preset_config(model_config.name)
         return keras_se.models.from_preset(model_config.name, classes=num_classes,
-                                           input_shape=input_shape)
+                                           input_shape=input_shape if timm else None)
     if kind == "builder":
         kwargs = builder_kwargs(model_config)
         kwargs.update(weights=model_config.weights, classifier_activation=None,
