@@ -91,6 +91,29 @@ def test_one_more_space_value_runs_only_that_configuration(tmp_path):
         "Trial 3 of 3: se_ratio=8"], more.stdout
 
 
+def _runs(run_dir):
+    with open(os.path.join(run_dir, "runs.csv")) as f:
+        return [{k: row[k] for k in ("trial", "se_ratio", "seed", "best_val_accuracy", "epochs")}
+                for row in csv.DictReader(f)]
+
+
+def test_more_repeats_run_only_the_new_seeds(finished, tmp_path):
+    run_dir = tmp_path / "search"
+    first = run_app(_search(run_dir))
+    assert first.returncode == 0, first.stderr[-2000:]
+    trained = _hashes(run_dir / "trials")
+    more = run_app(_search(run_dir, "--search.repeats", "2"))
+    assert more.returncode == 0, more.stdout[-2000:] + more.stderr[-2000:]
+    assert re.findall(r"^Trial \d+ .*added.*$", more.stdout, re.M) == [
+        "Trial 0 (se_ratio=4): seeds 1 added (search.repeats)",
+        "Trial 1 (se_ratio=none): seeds 1 added (search.repeats)"], more.stdout
+    seed_0 = {k: v for k, v in trained.items() if "seed_0" in k}
+    assert {k: v for k, v in _hashes(run_dir / "trials").items() if k in seed_0} == seed_0
+    # The same runs as a search with two seeds from the start.
+    assert _runs(run_dir) == _runs(finished)
+    assert [r["seeds"] for r in csv.DictReader(open(run_dir / "results.csv"))] == ["2", "2"]
+
+
 def test_early_stopping_resumed_stops_where_an_uninterrupted_run_stops():
     import types
 

@@ -113,3 +113,23 @@ def test_one_seed_draws_no_conclusion():
     lines = verdict_lines(_rows({8: [0.95], None: [0.90]}), ["se_ratio"])
     assert lines[0] == ("r=8: +5.0 points over no SE (1 seed): no interval from one seed "
                         "(search.repeats), no conclusion")
+
+
+def test_a_loss_objective_gives_its_verdicts_in_its_own_direction():
+    # SE lowers val_loss by 0.10 on every seed but one point of accuracy less:
+    # on val_loss, the lower wins. Differences -0.10, -0.09, -0.11, -0.11, -0.09:
+    # sd 0.01, half-width t(0.975, 4) * 0.01 / sqrt(5) = 0.012415.
+    losses = {8: [0.50, 0.52, 0.48, 0.51, 0.49], None: [0.60, 0.61, 0.59, 0.62, 0.58]}
+    rows = _rows({8: [b - 0.01 for b in BASELINE], None: BASELINE})
+    for row in rows:
+        for run, loss in zip(row["runs"], losses[row["se_ratio"]]):
+            run["objective"] = loss
+    lines = verdict_lines(rows, ["se_ratio"], "val_loss")
+    half = T_975[4] * 0.01 / math.sqrt(5)
+    assert lines[0] == (f"r=8: -0.1000 val_loss against no SE (95% CI {-0.1 - half:+.4f} to "
+                        f"{-0.1 + half:+.4f}, 5 seeds): SE pays")
+    assert lines[1].startswith("best by mean val_loss: r=8 ")
+    assert lines[2].startswith("r=8: -0.1000 val_loss against the runner-up no SE")
+    assert lines[2].endswith("distinguishable from the runner-up")
+    # The same rows judged on accuracy: SE costs it.
+    assert verdict_lines(rows, ["se_ratio"])[0].endswith("SE costs accuracy")

@@ -168,6 +168,12 @@ def verdict_lines(rows, space_keys, objective="val_accuracy"):
     """
     found = configurations(rows, space_keys)
     lines = []
+    # Accuracy in points; another objective as it is, in its own direction.
+    on_accuracy = objective == "val_accuracy"
+    per_seed = _accuracies if on_accuracy else (
+        lambda row: {run["seed"]: run_objective(run) for run in row["runs"]})
+    scale = {} if on_accuracy else {
+        "metric": objective, "lower_is_better": objective_direction(objective) == "min"}
     for key in (k for k in BASELINES if k in space_keys):
         for name, values, row in found:
             if values[key] is None:
@@ -176,11 +182,12 @@ def verdict_lines(rows, space_keys, objective="val_accuracy"):
             if baseline:
                 what = "SE" if key == "se_ratio" else values[key]
                 lines.append(verdict(
-                    name, paired_difference(_accuracies(row), _accuracies(baseline[0])),
+                    name, paired_difference(per_seed(row), per_seed(baseline[0])),
                     against=BASELINES[key], gain=f"{what} pays",
-                    loss=f"{what} costs accuracy"))
+                    loss=f"{what} costs accuracy" if on_accuracy else f"{what} is worse",
+                    **scale))
     order = ranked(found, objective, row_of=lambda c: c[2])
-    by = "" if objective == "val_accuracy" else f" {objective}"
+    by = "" if on_accuracy else f" {objective}"
     if order:
         name, _, row = order[0]
         lines.append(f"best by mean{by}: {name} ({_interval_text(accuracy_interval(row))})")
@@ -188,9 +195,9 @@ def verdict_lines(rows, space_keys, objective="val_accuracy"):
         (best, _, row), (second, _, other) = order[0], order[1]
         distinguishable = "distinguishable from the runner-up"
         lines.append(verdict(
-            best, paired_difference(_accuracies(row), _accuracies(other)),
+            best, paired_difference(per_seed(row), per_seed(other)),
             against=f"the runner-up {second}", gain=distinguishable, loss=distinguishable,
-            neither=f"not {distinguishable}"))
+            neither=f"not {distinguishable}", **scale))
     return lines
 
 

@@ -6,7 +6,8 @@ anything is written, as Lightning's `SaveConfigCallback` refuses to overwrite a
 run's config: the results table would no longer match the config beside it.
 
 Allowed on resume: more values in the search space (only the new
-configurations run), `search.max_trials`, the distributed role and ids, the
+configurations run), more `search.repeats` (only the new seeds run),
+`search.max_trials`, the distributed role and ids, the
 inspection, and what only changes what is printed.
 """
 
@@ -26,6 +27,7 @@ ALLOWED_CHANGES = {
 #: Sections whose every key is allowed to change.
 ALLOWED_SECTIONS = ("inspect.",)
 SPACE = "search.space"
+REPEATS = "search.repeats"
 
 
 def check_resumed_config(run_dir, config_text):
@@ -53,6 +55,9 @@ def check_resumed_config(run_dir, config_text):
             continue
         if key == SPACE and _extends(before, after):
             continue
+        if key == REPEATS and isinstance(before, int) and isinstance(after, int) \
+                and after > before:
+            continue  # only the new seeds run
         changes.append(f"{key}={_text(after)} (the run has {_text(before)})")
     if changes:
         raise UsageError(

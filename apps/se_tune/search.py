@@ -37,6 +37,8 @@ def run_search(config, splits, run_dir):
         tuner.search()
     except SearchStopped as error:
         stopped = error
+    else:
+        tuner.add_seeds()
     rows = collect_results(tuner, run_dir)
     keys = list(config.search.space)
     report = write_results(rows, run_dir, keys)

@@ -97,28 +97,37 @@ def paired_difference(values, baseline):
 
 
 def verdict(label, difference, against="no SE", gain="SE pays", loss="SE costs accuracy",
-            neither="no difference shown"):
-    """One sentence on `difference` (a fraction of accuracy), in points.
+            neither="no difference shown", metric=None, lower_is_better=False):
+    """One sentence on `difference`: of accuracy (a fraction, said in points),
+    or of another `metric` (said as it is).
 
     Args:
         label: what is compared, for example "r=8".
         difference: a `paired_difference`.
         against: what it is compared with.
-        gain, loss, neither: the conclusion when the interval lies above zero,
-            below it, or contains it.
+        gain, loss, neither: the conclusion when the interval lies on the
+            better side of zero, on the worse side, or contains it.
+        metric: the metric's name, when it is not an accuracy.
+        lower_is_better: whether a negative difference is the better side
+            (a loss).
 
     Example:
 
     >>> verdict("r=8", Interval(0.006, 0.004, 5, 0.001, 0.011))
     'r=8: +0.6 points over no SE (95% CI +0.1 to +1.1, 5 seeds): SE pays'
+    >>> verdict("r=8", Interval(-0.02, 0.01, 5, -0.03, -0.01), metric="val_loss",
+    ...         lower_is_better=True, loss="SE is worse")
+    'r=8: -0.0200 val_loss against no SE (95% CI -0.0300 to -0.0100, 5 seeds): SE pays'
     """
-    head = f"{label}: {_points(difference.mean)} points over {against}"
+    say = _points if metric is None else (lambda value: f"{value:+.4f}")
+    head = (f"{label}: {say(difference.mean)} points over {against}" if metric is None
+            else f"{label}: {say(difference.mean)} {metric} against {against}")
     if difference.low is None:
         return (f"{head} ({difference.n} seed): no interval from one seed "
                 "(search.repeats), no conclusion")
-    conclusion = (neither if difference.contains_zero()
-                  else gain if difference.low > 0 else loss)
-    return (f"{head} (95% CI {_points(difference.low)} to {_points(difference.high)}, "
+    better = difference.high < 0 if lower_is_better else difference.low > 0
+    conclusion = neither if difference.contains_zero() else gain if better else loss
+    return (f"{head} (95% CI {say(difference.low)} to {say(difference.high)}, "
             f"{difference.n} seeds): {conclusion}")
 
 

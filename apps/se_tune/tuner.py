@@ -138,6 +138,9 @@ class SETuner(kt.Tuner):
             )
             print(f"Trial {trial.trial_id} failed: {failure}", flush=True)
             raise kt.errors.FailedTrialError(str(failure)) from None
+        return self._write_summary(folder, runs, values)
+
+    def _write_summary(self, folder, runs, values):
         summary = trial_summary(runs)
         summary["status"] = "COMPLETED"
         summary["hyperparameters"] = values
@@ -146,6 +149,32 @@ class SETuner(kt.Tuner):
         summary["metrics"] = {objective: float(np.mean([run["objective"] for run in runs]))}
         write_json(os.path.join(folder, "summary.json"), summary)
         return summary["metrics"]
+
+    def add_seeds(self):
+        """Trains the seeds a larger `search.repeats` gave the trials finished
+        before it (a resumed search): only the new seeds run, each as it would
+        have in the first place, and each trial's summary takes them in."""
+        for trial in sorted(self.oracle.trials.values(), key=lambda t: t.trial_id):
+            folder = trial_dir(self.run_dir, trial.trial_id)
+            summary = read_json(os.path.join(folder, "summary.json"))
+            done = {run["seed"] for run in summary.get("runs", [])}
+            if summary.get("status") != "COMPLETED" or set(self.seeds()) <= done:
+                continue
+            values = self.space.values(trial.hyperparameters)
+            model_config, train_config = apply_hyperparameters(
+                values, self.config.model, self.config.train)
+            if HYPERBAND_EPOCHS in trial.hyperparameters.values:
+                train_config.epochs = trial.hyperparameters.values[HYPERBAND_EPOCHS]
+            new = [seed for seed in self.seeds() if seed not in done]
+            print(f"Trial {trial.trial_id} ({format_values(values)}): seeds "
+                  f"{', '.join(map(str, new))} added (search.repeats)", flush=True)
+            try:
+                runs = [self._run_seed(trial, folder, seed, model_config, train_config)
+                        for seed in self.seeds()]
+            except TrialFailure as failure:
+                print(f"Trial {trial.trial_id}: a new seed failed: {failure}", flush=True)
+                continue
+            self._write_summary(folder, runs, values)
 
     def seeds(self):
         """The seeds of each configuration's runs: the same for every
