@@ -1,7 +1,8 @@
 """The option matrix: the app's training, data and search options, run on tiny
 data, each checked for its effect on what the run trained and saved.
 
-Not in it yet: `train.jit_compile`, `data.name cifar100` and `inspect.split`."""
+Not in it yet: `train.jit_compile`, `data.name cifar100` and `inspect.split`.
+The fine-tuning search end to end is in test_fine_tuning.py."""
 
 import csv
 import json
@@ -152,7 +153,112 @@ def _data_check(shape, classes):
     return check
 
 
+def small_residual_net(input_shape, classes=3):
+    """A network from outside keras_se, reached by dotted path: one residual
+    addition (a place for retrofit's block) and a classifier."""
+    inputs = keras.Input(input_shape)
+    x = keras.layers.Conv2D(8, 3, padding="same", name="stem")(inputs)
+    y = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="branch")(x)
+    x = keras.layers.Add(name="block_add")([x, y])
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(classes, name="predictions")(x))
+
+
+SMALL_NET = ["--model.name", "test_options:small_residual_net", "--model.kwargs", "{}"]
+
+
+def _weights_file(root, classes=3):
+    os.makedirs(root)
+    model = small_residual_net((8, 8, 3), classes)
+    rng = np.random.default_rng(0)
+    for variable in model.weights:
+        variable.assign(rng.normal(0, 0.3, variable.shape).astype("float32"))
+    model.save_weights(root / "small.weights.h5")
+    return model, root / "small.weights.h5"
+
+
+def _pretrained_small_net(root):
+    return [*SMALL_NET, "--model.weights", str(_weights_file(root)[1]),
+            "--model.preprocessing", "none"]
+
+
+def _kernel(model, name):
+    return np.asarray(model.get_layer(name).get_weights()[0])
+
+
+def _saved_config(run):
+    import yaml
+
+    return yaml.safe_load((run / "config.yaml").read_text())["model"]
+
+
+def _check_callable(run):
+    model = _model(run)
+    assert model.get_layer("branch") and model.output_shape == (None, 3)
+    assert not keras_se.utils.se_layers(model)  # the defaults alone do not retrofit
+    assert "preprocessing" not in [layer.name for layer in model.layers]  # from scratch: none
+    assert _saved_config(run)["retrofit"] is False
+
+
+def _check_retrofit(run):
+    assert [(layer.name, layer.ratio) for layer in keras_se.utils.se_layers(_model(run))] == [
+        ("block_se", 4)]
+    assert _saved_config(run)["retrofit"] is True
+
+
+def _check_weights(run):
+    # A learning rate of 1e-12: the trained body is the file's.
+    expected = small_residual_net((8, 8, 3), 3)
+    expected.load_weights(run.parent / "data" / "small.weights.h5")
+    np.testing.assert_allclose(_kernel(_model(run), "branch"), _kernel(expected, "branch"),
+                               atol=1e-6)
+
+
+def _check_caffe(run):
+    layer = _model(run).get_layer("preprocessing")
+    assert not layer.trainable
+    # [0, 1] RGB to BGR in [0, 255], less Caffe's mean (B 103.939, G 116.779, R 123.68).
+    out = keras.ops.convert_to_numpy(layer(np.array([[[[1.0, 0.5, 0.0]]]], "float32")))
+    np.testing.assert_allclose(out[0, 0, 0], [-103.939, 127.5 - 116.779, 255 - 123.68],
+                               atol=1e-3)
+
+
+def _check_freeze(run):
+    # One epoch, frozen: the body is the file's, the new head (2 classes) trained.
+    model, expected = _model(run), small_residual_net((8, 8, 3), 3)
+    expected.load_weights(run.parent / "data" / "small.weights.h5")
+    assert np.array_equal(_kernel(model, "branch"), _kernel(expected, "branch"))
+    assert model.output_shape == (None, 2)
+    assert model.get_layer("predictions").trainable
+
+
+def _preset(root):
+    # A keras_se preset that normalizes [0, 255] images itself.
+    model, _ = _weights_file(root)
+    inputs = keras.Input((8, 8, 3))
+    x = keras_se.layers.ImageNormalization(mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))(inputs)
+    keras_se.models.save_preset(keras.Model(inputs, model(x)), root / "preset")
+    return ["--model.name", str(root / "preset")]
+
+
+def _check_preset(run):
+    model = _model(run)
+    # auto: raw, [0, 255] into the preset's own normalization.
+    kernel, bias = model.get_layer("preprocessing").get_weights()
+    np.testing.assert_allclose(kernel, 255 * np.eye(3), atol=1e-4)
+    assert not bias.any()
+    assert _saved_config(run)["preprocessing"] == "raw"
+
+
 FIT_OPTIONS = {
+    "model_callable": (SMALL_NET, _check_callable),
+    "model_retrofit": ([*SMALL_NET, "--model.se_ratio", "4"], _check_retrofit),
+    "model_weights": (lambda root: [*_pretrained_small_net(root), "--train.optimizer", "adamw",
+                                    "--train.learning_rate", "1e-12"], _check_weights),
+    "model_preprocessing": ([*SMALL_NET, "--model.preprocessing", "caffe"], _check_caffe),
+    "freeze_epochs": (lambda root: [*_pretrained_small_net(root), "--train.freeze_epochs", "1",
+                                    *_image_folder(root / "images")], _check_freeze),
+    "model_preset": (_preset, _check_preset),
     "cosine_warmup": (["--train.schedule", "cosine", "--train.warmup_epochs", "1",
                        "--train.epochs", "2"], _check_cosine),
     "step_warmup": (["--train.schedule", "step", "--train.step_epochs", "[2]",

@@ -323,7 +323,12 @@ def _network(model_config, kind, input_shape, num_classes):
                     for extra in sizes]
     errors = []
     for attempt in attempts:
-        model = attempt()
+        try:
+            model = attempt()
+        except UsageError:
+            if not errors:
+                raise
+            break  # no model of its own classes: the file's misfit is the news
         if model_config.weights is None:
             return model
         try:
