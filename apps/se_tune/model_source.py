@@ -18,6 +18,7 @@ a Keras model (`keras.applications.MobileNetV2`, `my_package.nets:build`), a
 import importlib
 import inspect
 import os
+import warnings
 
 import keras
 import numpy as np
@@ -206,7 +207,7 @@ def own_image_size(model_config):
     if kind == "preset":
         model = keras_se.models.from_preset(model_config.name)
     else:
-        model = _network(model_config, kind, None, None)
+        model = _network(model_config, kind, None, None, load_weights=False)
     size = model.input_shape[1]
     if size is None and any(isinstance(layer, keras_se.layers.ImageNormalization)
                             for layer in model.layers):
@@ -276,8 +277,9 @@ def _load_file(path):
                          f"Received: {path!r}") from None
 
 
-def _network(model_config, kind, input_shape, num_classes):
-    """The model as its source makes it, with `model.weights` loaded."""
+def _network(model_config, kind, input_shape, num_classes, load_weights=True):
+    """The model as its source makes it, with `model.weights` loaded (unless
+    only its shape is wanted)."""
     if kind == "preset":
         if model_config.weights is not None:
             raise UsageError("model.weights: a preset carries its own weights. "
@@ -288,7 +290,8 @@ def _network(model_config, kind, input_shape, num_classes):
                                            input_shape=input_shape if timm else None)
     if kind == "builder":
         kwargs = builder_kwargs(model_config)
-        kwargs.update(weights=model_config.weights, classifier_activation=None,
+        kwargs.update(weights=model_config.weights if load_weights else None,
+                      classifier_activation=None,
                       se_ratio=model_config.se_ratio, attention=model_config.attention,
                       se_integration=model_config.se_integration,
                       se_stages=model_config.se_stages,
@@ -329,10 +332,14 @@ def _network(model_config, kind, input_shape, num_classes):
             if not errors:
                 raise
             break  # no model of its own classes: the file's misfit is the news
-        if model_config.weights is None:
+        if model_config.weights is None or not load_weights:
             return model
         try:
-            model.load_weights(model_config.weights)
+            with warnings.catch_warnings():
+                # Keras warns of a container of the functional graph that
+                # weights files do not hold; the layers' weights all load.
+                warnings.filterwarnings("ignore", message="Skipping nested container")
+                model.load_weights(model_config.weights)
             return model
         except Exception as error:  # noqa: BLE001 - a file that does not fit is the user's
             errors.append(error)
