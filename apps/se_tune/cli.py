@@ -7,7 +7,7 @@ from se_tune.config import (
     DataConfig, InspectConfig, ModelConfig, SearchConfig, TrainConfig, distributed_environment,
 )
 from se_tune.errors import UsageError
-from se_tune.process import backend_logs_hidden, environment
+from se_tune.process import backend_logs_hidden, backend_warnings_hidden, environment
 
 COMMANDS = {
     "fit": "train one model and save it with its logs",
@@ -171,7 +171,7 @@ def main(argv=None):
         updates = {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")}
         if command == "search":
             updates.update(distributed_environment(sub_cfg.search))
-        with environment(updates):
+        with environment(updates), backend_warnings_hidden():
             with backend_logs_hidden():
                 from se_tune import runner  # imports Keras: after parsing, so --help is fast
 

@@ -109,6 +109,9 @@ def resolve_model_defaults(cfg, given, space_keys=()):
     """
     model = cfg.model
     kind = model_kind(model.name)
+    if model.weights is not None and kind != "builder" and not os.path.isfile(model.weights):
+        raise UsageError(f"model.weights must be a weights file (.weights.h5). "
+                         f"Received: {model.weights!r}")
     if kind != "builder" and model.retrofit is None:
         model.retrofit = bool({f"model.{k}" for k in ATTENTION_KEYS} & set(given)
                               or set(ATTENTION_KEYS) & set(space_keys))

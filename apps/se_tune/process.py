@@ -2,6 +2,7 @@
 back end's start-up logs kept out of the user's way."""
 
 import contextlib
+import logging
 import os
 import sys
 import tempfile
@@ -53,3 +54,17 @@ def environment(updates):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@contextlib.contextmanager
+def backend_warnings_hidden():
+    """Keeps TensorFlow's Python warnings (a retraced `tf.function` each time a
+    search compiles another model) out of the command's output, then puts its
+    logger's level back."""
+    logger = logging.getLogger("tensorflow")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
