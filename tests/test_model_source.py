@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("keras_tuner")
 
 import keras_se  # noqa: E402
-from se_tune import cli, model_source, training  # noqa: E402
+from se_tune import cli, input_scale, model_source, training  # noqa: E402
 from se_tune.config import DataConfig, ModelConfig  # noqa: E402
 
 MOBILENET = "keras.applications.MobileNetV2"
@@ -93,7 +93,7 @@ def test_auto_preprocessing_is_the_family_s_own():
 
 
 def test_caffe_scaling_turns_rgb_to_bgr_less_the_imagenet_mean():
-    layer = model_source.preprocessing_layer("caffe")
+    layer = input_scale.preprocessing_layer("caffe")
     red = np.array([[[[1.0, 0.0, 0.0]]]], "float32")
     out = keras.ops.convert_to_numpy(layer(red))[0, 0, 0]
     # Caffe's means, B, G, R: 103.939, 116.779, 123.68.

@@ -9,7 +9,7 @@ it is unfrozen and compiled again. Its callbacks see one run.
 import keras
 
 import keras_se
-from se_tune import model_source
+from se_tune import input_scale, model_source
 
 
 def warm_up_layers(model, model_config):
@@ -56,7 +56,7 @@ def set_frozen(model, frozen, warm_up):
     be compiled again: a checkpoint of the same phase keeps its optimizer)."""
     changed = False
     for layer in model.layers:
-        trainable = layer.name != model_source.PREPROCESSING_LAYER and (
+        trainable = layer.name != input_scale.PREPROCESSING_LAYER and (
             not frozen or layer.name in warm_up)
         if layer.trainable != trainable:
             layer.trainable = trainable

@@ -21,15 +21,15 @@ import os
 import warnings
 
 import keras
-import numpy as np
 
 import keras_se
 from keras_se.models.presets import KERAS_SE_SCHEMA
 from se_tune.config import PREPROCESSING
 from se_tune.errors import UsageError
+from se_tune.input_scale import PREPROCESSING_LAYER, named_mode, preprocessing_layer
+from se_tune.model_edits import with_front, with_head
 from se_tune.search_space import SE_LAYER_ARGS
 
-PREPROCESSING_LAYER = "preprocessing"
 # The builder arguments of a model whose `model.kwargs` is null: the CIFAR
 # ResNet at depth 20 (the paper's CIFAR networks are deeper; 20 trains in minutes).
 DEFAULT_BUILDER_KWARGS = {"CifarSEResNet": {"depth": 20}}
@@ -147,7 +147,7 @@ def preprocessing_mode(model_config):
     if kind == "callable":
         module = importlib.import_module(_callable(model_config.name).__module__)
         if hasattr(module, "preprocess_input"):
-            return _named_mode(module.preprocess_input, model_config.name)
+            return named_mode(module.preprocess_input, model_config.name)
         if not is_pretrained(model_config):
             return "none"
     else:
@@ -160,48 +160,6 @@ def preprocessing_mode(model_config):
     raise UsageError(
         f"model.preprocessing: auto cannot tell which input scale {model_config.name} expects; "
         f"set one of {', '.join(PREPROCESSING[1:])}. Received: 'auto'")
-
-
-def _affine(function):
-    """`(kernel, bias)` with `function(255 * u) == u @ kernel + bias` for RGB `u` in [0, 1]."""
-    probe = np.concatenate([np.zeros((1, 3)), 255.0 * np.eye(3)]).reshape(4, 1, 1, 3)
-    out = np.asarray(function(probe.copy()), "float64").reshape(4, 3)
-    bias = out[0]
-    kernel = out[1:] - bias
-    check = np.random.default_rng(0).uniform(0, 1, (5, 1, 1, 3))
-    if not np.allclose(np.asarray(function(255.0 * check), "float64").reshape(5, 3),
-                       check.reshape(5, 3) @ kernel + bias, atol=1e-4):
-        return None
-    return kernel.astype("float32"), bias.astype("float32")
-
-
-def _mode_function(mode):
-    if mode == "raw":
-        return lambda x: x
-    return lambda x: keras.applications.imagenet_utils.preprocess_input(x, mode=mode)
-
-
-def _named_mode(function, name):
-    found = _affine(function)
-    for mode in PREPROCESSING[2:]:
-        expected = _affine(_mode_function(mode))
-        if found is not None and all(np.allclose(a, b, atol=1e-4)
-                                     for a, b in zip(found, expected)):
-            return mode
-    raise UsageError(f"model.preprocessing: the preprocess_input of {name}'s module is none "
-                     f"of {', '.join(PREPROCESSING[2:])}; set one. Received: 'auto'")
-
-
-def preprocessing_layer(mode):
-    """The frozen layer that maps the app's [0, 1] images to `mode`'s scale
-    (None for `none`): a per-channel affine map, channel order included."""
-    if mode == "none":
-        return None
-    kernel, bias = _affine(_mode_function(mode))
-    layer = keras.layers.Dense(3, name=PREPROCESSING_LAYER, dtype="float32", trainable=False)
-    layer.build((None, 3))
-    layer.set_weights([kernel, bias])
-    return layer
 
 
 def own_image_size(model_config):
@@ -241,7 +199,7 @@ def build_foreign_model(model_config, input_shape, num_classes):
     """
     kind = model_kind(model_config.name)
     model = _network(model_config, kind, input_shape, num_classes)
-    model = _with_head(model, num_classes, model_config.name)
+    model = with_head(model, num_classes, model_config.name)
     if model_config.retrofit and kind != "builder":
         model = _retrofit(model, model_config)
     layer = preprocessing_layer(preprocessing_mode(model_config))
@@ -362,37 +320,6 @@ def _call(builder, kwargs, name):
     return model
 
 
-def _is_softmax(activation):
-    return getattr(activation, "__name__", "") == "softmax"
-
-
-def _with_head(model, num_classes, name):
-    """`model` ending in logits for `num_classes`: its last Dense, new when its
-    outputs differ, without softmax."""
-    if num_classes is None:
-        return model
-    last = dense = model.layers[-1]
-    if isinstance(last, keras.layers.Activation) and _is_softmax(last.activation):
-        dense = model.layers[-2] if len(model.layers) > 1 else None
-        if dense is not None and dense.output is not last.input:
-            dense = None
-    if isinstance(dense, keras.layers.Dense):
-        linear = getattr(dense.activation, "__name__", "") == "linear"
-        if dense is last and linear and dense.units == num_classes:
-            return model
-        head = keras.layers.Dense(num_classes, name=dense.name)
-        outputs = head(dense.input)
-        if dense.units == num_classes:
-            head.set_weights(dense.get_weights())  # the same classifier, as logits
-        return keras.Model(model.input, outputs, name=model.name)
-    if len(model.output.shape) == 2 and model.output.shape[-1] == num_classes:
-        return model  # taken as logits
-    raise UsageError(
-        f"model.name: {name} ends in a {type(last).__name__} with outputs "
-        f"{tuple(model.output.shape)}; the app gives a model a head for the data's "
-        f"{num_classes} classes when its last layer is a Dense. Received: {name!r}")
-
-
 def _retrofit(model, model_config):
     if model_config.se_ratio is None or model_config.attention is None:
         return model  # the configuration without attention: the model as it is
@@ -411,40 +338,10 @@ def _retrofit(model, model_config):
     try:
         return keras_se.retrofit(**arguments)
     except ValueError as error:
+        # The library's advice (its `where` argument) is not the app's to give.
+        reason = str(error).splitlines()[0].split("; pass `where`")[0].split(" Received:")[0]
         raise UsageError(f"model: retrofit cannot add {model_config.attention} blocks to "
-                         f"{model_config.name}: {str(error).splitlines()[0]}") from None
+                         f"{model_config.name}: {reason.rstrip('.')}. "
+                         f"Received: {model_config.name!r}") from None
 
 
-def with_front(model, layers):
-    """A copy of `model` on a new input that passes through `layers` first, its
-    own layers (copies, with their weights) at the top level, where gate
-    analysis finds them; each layer of the copy is called once, so that its
-    `input` and `output` are in the copy's graph.
-
-    Args:
-        model: a functional model with one input.
-        layers: the layers its input goes through first.
-
-    Example:
-
-    >>> model = with_front(model, [keras.layers.RandomFlip("horizontal")])
-    """
-    inputs = keras.Input(model.input_shape[1:])
-    front = {}
-
-    def call(layer, *args, **kwargs):
-        if args and args[0] is inputs:
-            if "x" not in front:
-                x = inputs
-                for before in layers:
-                    x = before(x)
-                front["x"] = x
-            args = (front["x"], *args[1:])
-        return layer(*args, **kwargs)
-
-    structure = [inputs] if isinstance(model.input, (list, tuple)) else inputs
-    clone = keras.models.clone_model(model, input_tensors=structure, call_function=call)
-    for layer in model.layers:
-        if layer.weights:
-            clone.get_layer(layer.name).set_weights(layer.get_weights())
-    return keras.Model(inputs, clone.outputs[0], name=model.name)

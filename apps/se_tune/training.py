@@ -8,7 +8,7 @@ import keras
 import numpy as np
 
 import keras_se
-from se_tune import fine_tuning, model_source
+from se_tune import fine_tuning, model_edits, model_source
 from se_tune.checkpoint import EpochCheckpoint, ResumableEarlyStopping
 from se_tune.data import EpochBatches, as_dataset, in_order
 from se_tune.errors import TrialFailure, UsageError, is_out_of_memory
@@ -200,7 +200,7 @@ def prepare_model(model_config, train, data_config, splits, seed):
             model = build_model(model_config, splits.input_shape, splits.num_classes,
                                 input_tensor=augmentation(splits.input_shape)(inputs))
         elif data_config.augment:
-            model = model_source.with_front(model, [augmentation(splits.input_shape)])
+            model = model_edits.with_front(model, [augmentation(splits.input_shape)])
     except Exception as error:  # noqa: BLE001 - classified, then re-raised
         if is_out_of_memory(error):
             raise TrialFailure(f"out of memory while building: {error}") from error
