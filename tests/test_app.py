@@ -613,3 +613,25 @@ def test_on_a_terminal_the_progress_line_updates_in_place():
     assert stream.getvalue() == (
         "\r\033[K  seed 0: epoch 1/2, loss 0.5000, val_accuracy 0.7500"
         "\r\033[K  seed 0: epoch 2/2, loss 0.2500, val_accuracy 0.7500\n")
+
+
+def test_tensorflow_s_python_warnings_are_hidden_during_a_command_only(capsys):
+    # TensorFlow warns on its logger "tensorflow" (each retraced tf.function, as a
+    # search compiles model after model); se-tune's output stays the app's.
+    import logging
+
+    from se_tune.process import backend_warnings_hidden
+
+    logger = logging.getLogger("tensorflow")
+    before = logger.level
+    handler = logging.StreamHandler()
+    logger.addHandler(handler)
+    try:
+        with backend_warnings_hidden():
+            logger.warning("5 out of the last 13 calls triggered tf.function retracing")
+        assert logger.level == before
+        logger.warning("after the command")
+    finally:
+        logger.removeHandler(handler)
+    err = capsys.readouterr().err
+    assert "retracing" not in err and "after the command" in err

@@ -106,8 +106,8 @@ def test_a_fine_tuning_search_killed_and_resumed_equals_an_uninterrupted_one(
         sources, tmp_path, source, kills):
     clean = run_app(_search(sources, tmp_path / "clean", source))
     assert clean.returncode == 0, clean.stderr[-2000:]
-    # Each seed compiles its own model: TensorFlow's retracing warnings stay hidden.
-    assert "WARNING" not in clean.stdout + clean.stderr, clean.stdout + clean.stderr
+    # No warning of Keras' (a graph container weights files do not hold) or of the back end's.
+    assert "warning" not in (clean.stdout + clean.stderr).lower(), clean.stdout + clean.stderr
     rows = kill_anywhere.table(tmp_path / "clean")
     assert [row["se_ratio"] for row in rows] == ["8", "16", "none"]
     assert [row["status"] for row in rows] == ["COMPLETED"] * 3
