@@ -47,6 +47,14 @@ def softmax_net(input_shape, classes):
                                                   name="predictions")(pooled))
 
 
+def five_class_net(input_shape, classes=5):
+    """A network whose own classifier has 5 outputs (as ImageNet models have 1000)."""
+    inputs = keras.Input(input_shape)
+    x = keras.layers.Conv2D(4, 3, name="stem")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(classes, name="predictions")(x))
+
+
 def not_a_model(input_shape, classes):
     return {"input_shape": input_shape, "classes": classes}
 
@@ -78,6 +86,25 @@ def test_a_callable_gets_its_weights_file_a_new_head_and_its_family_s_input_scal
     expected = keras.Model(base.input, base.get_layer("out_relu").output).predict(
         scaled, verbose=0)
     np.testing.assert_allclose(features, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+
+
+def test_weights_of_the_network_s_own_classes_get_a_new_head_without_a_warning(tmp_path):
+    import warnings
+
+    path = tmp_path / "five.weights.h5"
+    own = five_class_net((8, 8, 3))
+    _randomize(own)
+    own.save_weights(path)
+    config = ModelConfig(name="test_model_source:five_class_net", weights=str(path),
+                         preprocessing="none")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = training.build_model(config, (8, 8, 3), 3)
+    # The file did not fit the 3-class model first; Keras' warning about that is not the user's.
+    assert not [w for w in caught if "nested container" in str(w.message)], caught
+    assert model.output_shape == (None, 3)
+    np.testing.assert_array_equal(model.get_layer("stem").get_weights()[0],
+                                  own.get_layer("stem").get_weights()[0])
 
 
 def test_auto_preprocessing_is_the_family_s_own():

@@ -250,6 +250,21 @@ def _check_preset(run):
     assert _saved_config(run)["preprocessing"] == "raw"
 
 
+def _keras_file(root):
+    model, _ = _weights_file(root)
+    model.save(root / "mine.keras")
+    return ["--model.name", str(root / "mine.keras")]
+
+
+def _check_keras_file(run):
+    # A learning rate of 1e-12: the trained model is the file's.
+    expected = keras.saving.load_model(run.parent / "data" / "mine.keras")
+    np.testing.assert_allclose(_kernel(_model(run), "branch"), _kernel(expected, "branch"),
+                               atol=1e-6)
+    assert [layer.name for layer in _model(run).layers][1:] == [
+        layer.name for layer in expected.layers][1:]
+
+
 FIT_OPTIONS = {
     "model_callable": (SMALL_NET, _check_callable),
     "model_retrofit": ([*SMALL_NET, "--model.se_ratio", "4"], _check_retrofit),
@@ -259,6 +274,9 @@ FIT_OPTIONS = {
     "freeze_epochs": (lambda root: [*_pretrained_small_net(root), "--train.freeze_epochs", "1",
                                     *_image_folder(root / "images")], _check_freeze),
     "model_preset": (_preset, _check_preset),
+    "model_file": (lambda root: [*_keras_file(root), "--model.preprocessing", "none",
+                                 "--train.optimizer", "adamw", "--train.learning_rate", "1e-12"],
+                   _check_keras_file),
     "cosine_warmup": (["--train.schedule", "cosine", "--train.warmup_epochs", "1",
                        "--train.epochs", "2"], _check_cosine),
     "step_warmup": (["--train.schedule", "step", "--train.step_epochs", "[2]",
@@ -404,3 +422,17 @@ def test_predict_names_the_classes_of_the_fit_s_folder(tmp_path, capsys):
         assert {row["class_1"], row["class_2"]} == {"cat", "dog"}
         assert float(row["probability_1"]) + float(row["probability_2"]) == pytest.approx(
             1.0, abs=2e-6)
+
+
+@pytest.mark.slow
+def test_validate_evaluates_the_fit_s_validation_split(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert cli.main(["fit", *TINY, "--train.epochs", "1", "--run_dir", str(run)]) == 0
+    assert cli.main(["validate", "--run_dir", str(run)]) == 0
+    splits = load_data(DataConfig(name="synthetic", image_size=8, num_samples=96,
+                                  num_classes=3), 0)
+    logits = _model(run).predict(splits.x_val, verbose=0)
+    report = json.loads((run / "validate.json").read_text())
+    assert report["val_images"] == len(splits.y_val)
+    assert report["val_accuracy"] == pytest.approx(float((logits.argmax(1) == splits.y_val).mean()))
+    assert f"validate: model {run / 'model.keras'}" in capsys.readouterr().out
