@@ -184,10 +184,15 @@ def test_a_final_softmax_is_left_out_for_logits():
     ("PLAIN", ["--model.preprocessing", "none", "--model.se_ratio", "8"],
      "model: retrofit cannot add se blocks to"),
     ("PLAIN", [], "model.preprocessing: auto cannot tell which input scale"),
+    ("hf://nobody/nothing", [], "model.name: hf://nobody/nothing is not in the Hugging Face "
+     "cache"),
     (MOBILENET, ["--model.weights", "missing.weights.h5"],
      "model.weights must be a weights file (.weights.h5). Received: 'missing.weights.h5'"),
 ])
-def test_a_model_that_cannot_come_in_gets_one_line(tmp_path, capsys, name, extra, message):
+def test_a_model_that_cannot_come_in_gets_one_line(tmp_path, capsys, monkeypatch, name, extra,
+                                                   message):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     if name == "PLAIN":
         name = str(tmp_path / "plain.keras")
         _plain_cnn(name)

@@ -141,8 +141,8 @@ def preprocessing_mode(model_config):
     kind = model_kind(model_config.name)
     if kind == "builder":
         return "raw" if is_pretrained(model_config) else "none"
-    if kind == "preset" and KERAS_SE_SCHEMA not in keras_se.models.preset_config(
-            model_config.name):
+    if kind == "preset" and KERAS_SE_SCHEMA not in _preset(
+            keras_se.models.preset_config, model_config.name):
         return "raw"  # timm's layout: `from_preset` normalizes inside
     if kind == "callable":
         module = importlib.import_module(_callable(model_config.name).__module__)
@@ -152,7 +152,7 @@ def preprocessing_mode(model_config):
             return "none"
     else:
         layers = (_load_file(model_config.name) if kind == "file"
-                  else keras_se.models.from_preset(model_config.name)).layers
+                  else _preset(keras_se.models.from_preset, model_config.name)).layers
         if any(layer.name == PREPROCESSING_LAYER for layer in layers):
             return "none"  # saved by the app: it scales its inputs itself
         if any(isinstance(layer, keras_se.layers.ImageNormalization) for layer in layers):
@@ -166,7 +166,7 @@ def own_image_size(model_config):
     """The input size a model is built for without `input_shape`."""
     kind = model_kind(model_config.name)
     if kind == "preset":
-        model = keras_se.models.from_preset(model_config.name)
+        model = _preset(keras_se.models.from_preset, model_config.name)
     else:
         model = _network(model_config, kind, None, None, load_weights=False)
     size = model.input_shape[1]
@@ -221,6 +221,15 @@ def _callable(name):
     return found
 
 
+def _preset(function, name, **kwargs):
+    """`function(name, ...)` of keras_se's presets, its errors one line naming model.name."""
+    try:
+        return function(name, **kwargs)
+    except ValueError as error:
+        reason = str(error).splitlines()[0].split(" Received:")[0]
+        raise UsageError(f"model.name: {reason} Received: {name!r}") from None
+
+
 def _parameters(function):
     try:
         return inspect.signature(function).parameters
@@ -246,8 +255,8 @@ def _network(model_config, kind, input_shape, num_classes, load_weights=True):
             raise UsageError("model.weights: a preset carries its own weights. "
                              f"Received: {model_config.weights!r}")
         # A keras_se preset is the saved model itself, input shape included.
-        timm = KERAS_SE_SCHEMA not in keras_se.models.preset_config(model_config.name)
-        return keras_se.models.from_preset(model_config.name, classes=num_classes,
+        timm = KERAS_SE_SCHEMA not in _preset(keras_se.models.preset_config, model_config.name)
+        return _preset(keras_se.models.from_preset, model_config.name, classes=num_classes,
                                            input_shape=input_shape if timm else None)
     if kind == "builder":
         kwargs = builder_kwargs(model_config)
