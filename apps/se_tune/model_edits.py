@@ -1,7 +1,9 @@
 """Edits of a model's graph that the app makes: a head for the data's
-classes, and layers in front of its input."""
+classes, attention blocks, and layers in front of its input."""
 
 import keras
+
+import keras_se
 
 from se_tune.errors import UsageError
 
@@ -80,3 +82,42 @@ def with_front(model, layers):
         if layer.weights:
             clone.get_layer(layer.name).set_weights(layer.get_weights())
     return keras.Model(inputs, clone.outputs[0], name=model.name)
+
+
+def with_attention(model, model_config):
+    """`model` with the attention blocks of `model_config` added by
+    `keras_se.retrofit`, starting from the identity where the block type has
+    one; `model` itself when it has blocks already or the configuration has
+    none.
+
+    Args:
+        model: a functional model.
+        model_config: the model section (`se_ratio`, `attention`, `se_kwargs`).
+
+    Example:
+
+    >>> model = with_attention(keras.applications.MobileNetV2(weights=None),
+    ...                        ModelConfig(name="keras.applications.MobileNetV2", se_ratio=8))
+    """
+    if model_config.se_ratio is None or model_config.attention is None:
+        return model  # the configuration without attention: the model as it is
+    if keras_se.utils.se_layers(model):
+        return model
+    if isinstance(model_config.se_ratio, dict):
+        raise UsageError("model.se_ratio: ratios per stage need a keras_se builder. "
+                         f"Received: {model_config.se_ratio!r}")
+    arguments = dict(model=model, se_ratio=model_config.se_ratio,
+                     se_kwargs=dict(model_config.se_kwargs) or None,
+                     attention=model_config.attention)
+    try:
+        return keras_se.retrofit(identity_init=True, **arguments)
+    except ValueError:
+        pass  # no identity start for this attention type: retried without
+    try:
+        return keras_se.retrofit(**arguments)
+    except ValueError as error:
+        # The library's advice (its `where` argument) is not the app's to give.
+        reason = str(error).splitlines()[0].split("; pass `where`")[0].split(" Received:")[0]
+        raise UsageError(f"model: retrofit cannot add {model_config.attention} blocks to "
+                         f"{model_config.name}: {reason.rstrip('.')}. "
+                         f"Received: {model_config.name!r}") from None

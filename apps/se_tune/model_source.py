@@ -27,7 +27,7 @@ from keras_se.models.presets import KERAS_SE_SCHEMA
 from se_tune.config import PREPROCESSING
 from se_tune.errors import UsageError
 from se_tune.input_scale import PREPROCESSING_LAYER, named_mode, preprocessing_layer
-from se_tune.model_edits import with_front, with_head
+from se_tune.model_edits import with_attention, with_front, with_head
 from se_tune.search_space import SE_LAYER_ARGS
 
 # The builder arguments of a model whose `model.kwargs` is null: the CIFAR
@@ -201,7 +201,7 @@ def build_foreign_model(model_config, input_shape, num_classes):
     model = _network(model_config, kind, input_shape, num_classes)
     model = with_head(model, num_classes, model_config.name)
     if model_config.retrofit and kind != "builder":
-        model = _retrofit(model, model_config)
+        model = with_attention(model, model_config)
     layer = preprocessing_layer(preprocessing_mode(model_config))
     return with_front(model, [layer]) if layer is not None else model
 
@@ -327,30 +327,3 @@ def _call(builder, kwargs, name):
         raise UsageError(f"model.name must return a Keras model; it returned a "
                          f"{type(model).__name__}. Received: {name!r}")
     return model
-
-
-def _retrofit(model, model_config):
-    if model_config.se_ratio is None or model_config.attention is None:
-        return model  # the configuration without attention: the model as it is
-    if keras_se.utils.se_layers(model):
-        return model
-    if isinstance(model_config.se_ratio, dict):
-        raise UsageError("model.se_ratio: ratios per stage need a keras_se builder. "
-                         f"Received: {model_config.se_ratio!r}")
-    arguments = dict(model=model, se_ratio=model_config.se_ratio,
-                     se_kwargs=dict(model_config.se_kwargs) or None,
-                     attention=model_config.attention)
-    try:
-        return keras_se.retrofit(identity_init=True, **arguments)
-    except ValueError:
-        pass  # no identity start for this attention type: retried without
-    try:
-        return keras_se.retrofit(**arguments)
-    except ValueError as error:
-        # The library's advice (its `where` argument) is not the app's to give.
-        reason = str(error).splitlines()[0].split("; pass `where`")[0].split(" Received:")[0]
-        raise UsageError(f"model: retrofit cannot add {model_config.attention} blocks to "
-                         f"{model_config.name}: {reason.rstrip('.')}. "
-                         f"Received: {model_config.name!r}") from None
-
-
