@@ -5,14 +5,22 @@ import os
 import types
 
 import keras
+import numpy as np
 
 from se_tune.files import atomic_write_text
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
-    """Saves the whole model (weights and optimizer state) and the history at
-    the end of every epoch: first to a temporary file, then renamed, so that a
-    kill at any moment leaves the previous checkpoint or the new one whole.
+    """Saves the training state (every variable of the model, random seeds and
+    batch-norm statistics included, and of its optimizer) and the history at
+    the end of every epoch, so that a kill at any moment leaves the previous
+    checkpoint or the new one whole: the arrays go to a file of their own, and
+    the JSON that names them, written last and atomically, is the commit point.
+
+    The arrays alone, not a `.keras` file: saving the whole model (its config
+    and every layer's state through Keras' saving walk) took a quarter of a
+    default search's epoch. A resumed run builds its model again and
+    `restore`s them.
 
     Args:
         folder: the trial's folder.
@@ -27,10 +35,9 @@ class EpochCheckpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
-        # The model goes to a file of its own; the JSON names it and is the
-        # commit point, written last and atomically.
-        name = f"checkpoint-{epoch + 1}.keras"
-        self.model.save(os.path.join(self.folder, name))
+        name = f"checkpoint-{epoch + 1}.npz"
+        with open(os.path.join(self.folder, name), "wb") as f:
+            np.savez(f, *[keras.ops.convert_to_numpy(v) for v in _state(self.model)])
         state = {"epoch": epoch + 1, "model": name, "history": self.history}
         atomic_write_text(os.path.join(self.folder, "checkpoint.json"), json.dumps(state))
         for old in os.listdir(self.folder):
@@ -38,15 +45,43 @@ class EpochCheckpoint(keras.callbacks.Callback):
                 os.remove(os.path.join(self.folder, old))
 
 
+def _state(model):
+    """The variables a checkpoint holds, in an order fixed by the model's build."""
+    return [*model.variables, *model.optimizer.variables]
+
+
 def load_checkpoint(folder):
-    """`(model, state)` of a trial's last whole checkpoint, or None."""
+    """The state of a trial's last whole checkpoint (`epoch`, `model`: the
+    file of its arrays, `history`), or None."""
     state_path = os.path.join(folder, "checkpoint.json")
     if not os.path.exists(state_path):
         return None
     with open(state_path) as f:
-        state = json.load(f)
-    model = keras.saving.load_model(os.path.join(folder, state["model"]), safe_mode=True)
-    return model, state
+        return json.load(f)
+
+
+def restore(model, folder, state):
+    """Gives a compiled `model`, built as the checkpointed one was, the
+    checkpoint's variables, its optimizer's included.
+
+    Args:
+        model: the run's model, built and compiled again.
+        folder: the trial's folder.
+        state: `load_checkpoint(folder)`.
+
+    Example:
+
+    >>> restore(model, "runs/search/trials/trial_0/seed_0", load_checkpoint(folder))
+    """
+    model.optimizer.build(model.trainable_variables)
+    path = os.path.join(folder, state["model"])
+    with np.load(path) as arrays:
+        values = [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
+    variables = _state(model)
+    if [tuple(v.shape) for v in variables] != [np.shape(v) for v in values]:
+        raise ValueError(f"The checkpoint {path} does not fit the model built for it.")
+    for variable, value in zip(variables, values):
+        variable.assign(value)
 
 
 def clear_checkpoint(folder):

@@ -58,16 +58,18 @@ class TensorBoardLogger(keras.callbacks.Callback):
         num_train: training images per epoch, for images/s.
         gate_images: a few validation images for the gate histograms.
         hparams: this run's hyperparameters for the HParams dashboard, or None.
+        gate_probe: the model's `keras_se.utils.GateProbe`, when a run before
+            this one on the same model made it (its predict step is compiled).
     """
 
-    def __init__(self, logdir, num_train, gate_images=None, hparams=None):
+    def __init__(self, logdir, num_train, gate_images=None, hparams=None, gate_probe=None):
         super().__init__()
         self.logdir = logdir
         self.num_train = num_train
         self.gate_images = gate_images
         self.hparams = hparams
         self.writer = None
-        self.gate_probe = None
+        self.gate_probe = gate_probe
         self._start = self._train_end = None
         self.best = {}
         self.images_per_second = []

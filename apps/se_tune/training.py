@@ -230,7 +230,7 @@ class FailOnNaN(keras.callbacks.Callback):
 
 def fit_model(model, stats, train, data_config, splits, logdir, seed, hparams=None,
               callbacks=(), checkpoint_folder=None, initial_epoch=0, prior_history=None,
-              objective="val_accuracy", label="fit", warm_up=()):
+              objective="val_accuracy", label="fit", warm_up=(), gate_probe=None):
     """Fits a prepared model with TensorBoard logging; returns (history, summary).
 
     Batches come in an order fixed by (seed, epoch); with `checkpoint_folder`,
@@ -238,7 +238,8 @@ def fit_model(model, stats, train, data_config, splits, logdir, seed, hparams=No
     continue a checkpointed run exactly. `train.early_stopping_patience` watches
     `objective`; `train.limit_batches` cuts each epoch's training and
     validation batches. `label` names the run's progress line; `warm_up`
-    names the layers `train.freeze_epochs` trains first.
+    names the layers `train.freeze_epochs` trains first; `gate_probe`, the
+    model's `GateProbe` from an earlier run on it.
     """
     n_replicas = replicas(model)
     x_train, y_train, x_val, y_val = splits.x_train, splits.y_train, splits.x_val, splits.y_val
@@ -257,6 +258,7 @@ def fit_model(model, stats, train, data_config, splits, logdir, seed, hparams=No
     logger = TensorBoardLogger(
         logdir, len(splits.x_train),
         gate_images=np.asarray(x_val[:64]) if has_se else None, hparams=hparams,
+        gate_probe=gate_probe if has_se else None,
     )
     all_callbacks = [FailOnNaN(), logger]
     saver = None

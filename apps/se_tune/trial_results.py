@@ -113,3 +113,15 @@ def missing_configurations(search, rows):
     if finished >= wanted:
         return []
     return [f"{wanted - finished} of {wanted} requested trials"]
+
+
+def discard_half_written_trials(project):
+    """Removes the keras-tuner trial folders whose `trial.json` a kill cut short:
+    keras-tuner would fail to reload them; their configurations run again."""
+    for path in glob.glob(os.path.join(project, "trial_*", "trial.json")):
+        try:
+            with open(path) as f:
+                json.load(f)
+        except ValueError:
+            print(f"Discarding {path}: half written when the search was killed", flush=True)
+            shutil.rmtree(os.path.dirname(path))

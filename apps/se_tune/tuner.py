@@ -4,7 +4,6 @@ from its last epoch, continues Hyperband's trials from their parents, reuses a
 configuration's compiled model across its seeds, and stops after too many
 failures in a row."""
 
-import glob
 import json
 import os
 import shutil
@@ -14,6 +13,7 @@ import keras
 import keras_tuner as kt
 import numpy as np
 
+import keras_se
 from se_tune import checkpoint, fine_tuning, oracles, tensorboard_logging, training
 from se_tune.distributed import ChiefConnection, distributed_role, worker_alive
 from se_tune.errors import SearchStopped, TrialFailure
@@ -21,7 +21,8 @@ from se_tune.files import atomic_write_text, read_json, write_json
 from se_tune.latency import inference_latency_ms
 from se_tune.objective import best_value, objective_direction
 from se_tune.search_space import SearchSpace, apply_hyperparameters, format_values, max_trials
-from se_tune.trial_results import trial_dir, trial_record, trial_summary
+from se_tune.trial_results import (discard_half_written_trials, trial_dir, trial_record,
+                                   trial_summary)
 
 ORACLES = {
     "random": oracles.RandomOracle,
@@ -84,7 +85,7 @@ class SETuner(kt.Tuner):
         if config.search.fresh and distributed_role() != "worker":
             for folder in ("tuner", "trials", "tb"):
                 shutil.rmtree(os.path.join(run_dir, folder), ignore_errors=True)
-        _discard_half_written_trials(project)
+        discard_half_written_trials(project)
         oracle = make_oracle(config.search, self.space, config.seed, config.train.epochs,
                              os.path.join(project, "oracle.json"),
                              worker_alive(run_dir) if distributed_role() == "chief" else None)
@@ -103,6 +104,8 @@ class SETuner(kt.Tuner):
         # (trial id, model, its optimizer's initial values): the last compiled model,
         # which the trial's next seed trains again from that seed's initial weights.
         self.compiled = None
+        # (model, its GateProbe) for the gate histograms of the trial's seeds.
+        self.gate_probe = None
 
     def save(self):
         # keras-tuner's own save writes in place: a kill could leave half a file.
@@ -193,7 +196,7 @@ class SETuner(kt.Tuner):
             print(f"  seed {seed}", flush=True)
         logdir = os.path.join(self.run_dir, "tb", f"trial_{trial.trial_id}", f"seed_{seed}")
         if self.compiled is None or self.compiled[0] != trial.trial_id:
-            self.compiled = None
+            self.compiled = self.gate_probe = None
             keras.backend.clear_session()  # frees the previous trial's models
         with training.distribution_scope(train_config.distribution):
             model, stats, initial_epoch, prior = self._trial_model(
@@ -205,6 +208,7 @@ class SETuner(kt.Tuner):
                 prior_history=prior, objective=self.config.search.objective,
                 label=f"  seed {seed}",
                 warm_up=fine_tuning.warm_up_layers(model, model_config),
+                gate_probe=self._gate_probe(model),
             )
             # Timed in this process, on the device that trained it.
             summary["latency_1_ms"] = inference_latency_ms(model, self.splits.x_val, 1)
@@ -227,21 +231,26 @@ class SETuner(kt.Tuner):
         return summary
 
     def _trial_model(self, trial, folder, seed, model_config, train_config):
-        """`(model, stats, initial_epoch, prior_history)` of a seed's run: from
-        its last checkpoint after a kill, else built (from its parent's weights,
-        same seed, when Hyperband continues a trial)."""
-        resumed = checkpoint.load_checkpoint(folder)
-        if resumed is not None:
-            model, state = resumed
-            self.compiled = None  # its optimizer holds the run's state, not the initial one
-            with open(os.path.join(folder, "stats.json")) as f:
-                stats = json.load(f)
+        """`(model, stats, initial_epoch, prior_history)` of a seed's run: built,
+        then given its last checkpoint after a kill (or, when Hyperband
+        continues a trial, its parent's weights, same seed)."""
+        model, stats = training.prepare_model(
+            model_config, train_config, self.config.data, self.splits, seed)
+        state = checkpoint.load_checkpoint(folder)
+        if state is not None:
+            model = self._reuse_compiled(trial, model)
+            if state["epoch"] <= train_config.freeze_epochs:
+                # A checkpoint of the warm-up holds the frozen model's optimizer
+                # (which the whole model's, after the warm-up, starts anew).
+                fine_tuning.set_frozen(model, True,
+                                       fine_tuning.warm_up_layers(model, model_config))
+                training.compile_model(model, train_config,
+                                       training.steps_per_epoch(self.splits, self.config.data))
+            checkpoint.restore(model, folder, state)
             which = f" (seed {seed})" if self.config.search.repeats > 1 else ""
             print(f"Resuming trial {trial.trial_id} after epoch {state['epoch']}{which}",
                   flush=True)
             return model, stats, state["epoch"], state["history"]
-        model, stats = training.prepare_model(
-            model_config, train_config, self.config.data, self.splits, seed)
         limit = self.config.search.max_params
         if limit and stats["params"] > limit:
             raise TrialFailure(f"model has {stats['params']} parameters, over "
@@ -278,6 +287,15 @@ class SETuner(kt.Tuner):
         self.compiled = (trial.trial_id, model, [
             keras.ops.convert_to_numpy(v) for v in model.optimizer.variables])
         return model
+
+    def _gate_probe(self, model):
+        """The `GateProbe` of the trial's model, made once for all its seeds
+        (its predict step compiles when first called), or None without SE."""
+        if not keras_se.utils.se_layers(model):
+            return None
+        if self.gate_probe is None or self.gate_probe[0] is not model:
+            self.gate_probe = (model, keras_se.utils.GateProbe(model))
+        return self.gate_probe[1]
 
     def _announce(self, trial, values):
         """One line per trial: i of N, its hyperparameters and an ETA."""
@@ -321,18 +339,6 @@ class SETuner(kt.Tuner):
 
 def _hyperband_values(values):
     return {k: v for k, v in values.items() if k.startswith("tuner/")}
-
-
-def _discard_half_written_trials(project):
-    """Removes the keras-tuner trial folders whose `trial.json` a kill cut short:
-    keras-tuner would fail to reload them; their configurations run again."""
-    for path in glob.glob(os.path.join(project, "trial_*", "trial.json")):
-        try:
-            with open(path) as f:
-                json.load(f)
-        except ValueError:
-            print(f"Discarding {path}: half written when the search was killed", flush=True)
-            shutil.rmtree(os.path.dirname(path))
 
 
 def _duration(seconds):

@@ -91,7 +91,12 @@ class GateProbe:
             inputs: a batch of model inputs (NumPy array or tensor).
             batch_size: images per forward pass.
         """
-        gates = self.gates.predict(inputs, batch_size=batch_size, verbose=0)
+        if len(inputs) <= batch_size:
+            # One batch: Keras' compiled predict step without `predict`'s
+            # per-call set-up (a data adapter, an iterator, callbacks).
+            gates = self.gates.predict_on_batch(inputs)
+        else:
+            gates = self.gates.predict(inputs, batch_size=batch_size, verbose=0)
         if len(self.layers) == 1:
             gates = [gates]
         return {layer.name: g for layer, g in zip(self.layers, gates)}
