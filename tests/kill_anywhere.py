@@ -21,7 +21,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from app_helpers import EAGER, ONE_SEED, TINY  # noqa: E402
+from app_helpers import TINY  # noqa: E402
 
 COMPARED = ("trial", "params", "macs", "best_val_accuracy", "sd", "ci95_low", "ci95_high",
             "seeds", "epochs", "status")
@@ -29,9 +29,13 @@ WATCHED = ("tuner", "trials")
 
 
 def search_argv(run_dir, tuner, extra=()):
-    """A tiny search of `tuner` over r = 4 and no SE (hyperband: three ratios)."""
+    """A tiny search of `tuner` over r = 4 and no SE (hyperband: three ratios), two
+    seeds a configuration, compiled steps: as the default search runs, each
+    configuration's second seed trains the model compiled for its first, so a kill
+    can land in a seed whose resumed run compiles afresh."""
     space = '{"se_ratio": [4, 16, null]}' if tuner == "hyperband" else '{"se_ratio": [4, null]}'
-    return ["search", *TINY, *ONE_SEED, *EAGER, "--run_dir", str(run_dir), "--train.epochs", "2",
+    return ["search", *TINY, "--search.repeats", "2", "--run_dir", str(run_dir),
+            "--train.epochs", "2",
             "--search.tuner", tuner, "--search.space", space, "--search.max_trials", "2",
             "--search.inspect", "false", *extra]
 

@@ -463,6 +463,19 @@ def test_a_search_with_a_configuration_missing_does_not_succeed(tmp_path, monkey
 
 
 @pytest.mark.slow
+def test_two_searches_give_one_table(tmp_path):
+    # The kill tests' search (compiled steps, two seeds a configuration, the second
+    # trained on the model compiled for the first), run twice from nothing.
+    runs = [run_app(kill_anywhere.search_argv(tmp_path / name, "grid"))
+            for name in ("first", "second")]
+    for run in runs:
+        assert run.returncode == 0, run.stderr[-2000:]
+    assert _rows(tmp_path / "first") == _rows(tmp_path / "second")
+    assert _runs(tmp_path / "first") == _runs(tmp_path / "second")
+    assert len(_runs(tmp_path / "first")) == 4  # 2 configurations x 2 seeds
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("tuner,seed", [
     ("grid", 1), pytest.param("random", 2, marks=TENSORFLOW_ONLY_KILLS),
     pytest.param("bayesian", 3, marks=TENSORFLOW_ONLY_KILLS), ("hyperband", 4)])
