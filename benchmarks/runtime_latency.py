@@ -10,11 +10,13 @@ contestants alternate over `--rounds` rounds and each keeps its fastest round.
 
     python benchmarks/runtime_latency.py                     # table + results/runtime_latency.json
     python benchmarks/runtime_latency.py --image_size 64 --repeats 20 --rounds 1   # a quick check
+    python benchmarks/runtime_latency.py --keras_kwargs '{"stride_in_1x1": false}'  # timm's layout
 
 Needs the `export` and `convert` extras (runtimes; torch and timm), each stack in its own process.
 """
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -43,7 +45,8 @@ def export_keras(args):
     size = (args.image_size, args.image_size, 3)
     calibration = np.random.default_rng(0).normal(size=(8, *size)).astype("float32")
     for label, (ratio, _) in MODELS.items():
-        model = keras_se.models.SEResNet50(weights=None, input_shape=size, se_ratio=ratio)
+        model = keras_se.models.SEResNet50(weights=None, input_shape=size, se_ratio=ratio,
+                                           **json.loads(args.keras_kwargs))
         for name, suffix in KERAS_FORMATS.items():
             format, _, quantize = name.partition("_")
             export_model(model, _path(args, "keras", label, suffix), format, quantize or None,
@@ -121,7 +124,9 @@ def time_keras_xla(args):
     size = (args.image_size, args.image_size, 3)
     x = np.random.default_rng(1).normal(size=(1, *size)).astype("float32")
     steps = [keras_step(keras_se.models.SEResNet50(weights=None, input_shape=size,
-                                                   se_ratio=ratio), x, "tensorflow")
+                                                   se_ratio=ratio,
+                                                   **json.loads(args.keras_kwargs)),
+                        x, "tensorflow")
              for ratio, _ in MODELS.values()]
     return timed_pair(steps, args)
 
@@ -151,6 +156,9 @@ def main():
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=50, help="calls of each model per round")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--keras_kwargs", default="{}",
+                        help='more arguments of keras_se\'s builder, as JSON: '
+                             '\'{"stride_in_1x1": false}\' strides in the 3x3 as timm does')
     parser.add_argument("--work_dir", help=argparse.SUPPRESS)
     parser.add_argument("--stack", help=argparse.SUPPRESS)
     parser.add_argument("--runtime", help=argparse.SUPPRESS)
@@ -165,7 +173,8 @@ def main():
         return
 
     with tempfile.TemporaryDirectory() as work_dir:
-        base = ["--image_size", str(args.image_size), "--work_dir", work_dir]
+        base = ["--image_size", str(args.image_size), "--work_dir", work_dir,
+                "--keras_kwargs", args.keras_kwargs]
         exports = {name: common.run_child(__file__, base + ["--child", name])
                    for name in ("export_keras", "export_timm")}
         for name, result in exports.items():
