@@ -146,6 +146,18 @@ def ratio(text):
     return None if text == "none" else int(text)
 
 
+def json_object(text):
+    """A command-line JSON object (kept as text for the contestants' command lines), or
+    argparse's one-line error naming the value."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object. Received: {text!r}")
+    return text
+
+
 def settings(args):
     """The command-line settings worth recording next to the figures."""
     return {k: v for k, v in vars(args).items()

@@ -114,7 +114,7 @@ def main():
     parser.add_argument("--image_size", type=int, default=224)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=50)
-    parser.add_argument("--keras_kwargs", default="{}",
+    parser.add_argument("--keras_kwargs", default="{}", type=common.json_object,
                         help='more arguments of keras_se\'s builder, as JSON: '
                              '\'{"stride_in_1x1": false}\' strides in the 3x3 as timm does')
     parser.add_argument("--work_dir", help=argparse.SUPPRESS)

@@ -50,10 +50,18 @@ def grouped_model(k, model_config, train, data_config, splits, seed):
     return model
 
 
+def positive(text):
+    """A count of at least 1, or argparse's one-line error naming the value."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1. Received: {value}")
+    return value
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--groups", type=int, nargs="+", default=[1, 3, 5])
-    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--groups", type=positive, nargs="+", default=[1, 3, 5])
+    parser.add_argument("--rounds", type=positive, default=4)
     parser.add_argument("--jit_compile", choices=["auto", "true", "false"], default="auto",
                         help="train.jit_compile (default: the search's own, auto)")
     parser.add_argument("--output", default=os.path.join(
