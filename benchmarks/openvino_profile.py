@@ -19,7 +19,6 @@ Needs the `export` and `convert` extras; each stack exports in its own process.
 
 import argparse
 import collections
-import json
 import os
 import statistics
 import sys
@@ -28,6 +27,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import common  # noqa: E402
+import runtime_latency  # noqa: E402
 from runtime_latency import MODELS, export_timm  # noqa: E402
 
 STACKS = {"keras": ".xml", "timm": ".onnx"}
@@ -36,21 +36,12 @@ KERAS_BLOCK, TIMM_BLOCK = "conv5_block1_se", "layer4.0/se/"
 
 
 def _path(args, stack, label):
-    return os.path.join(args.work_dir, f"{stack}_{label}{STACKS[stack]}")
+    return runtime_latency.model_path(args, stack, label, STACKS[stack])
 
 
 def export_keras(args):
-    """Writes keras_se's two models as OpenVINO IR (TensorFlow backend)."""
-    os.environ["KERAS_BACKEND"] = "tensorflow"
-    import keras_se
-    from se_tune.runtimes import export_model  # the app's export
-
-    for label, (ratio, _) in MODELS.items():
-        model = keras_se.models.SEResNet50(
-            weights=None, input_shape=(args.image_size, args.image_size, 3), se_ratio=ratio,
-            **json.loads(args.keras_kwargs))
-        export_model(model, _path(args, "keras", label), "openvino")
-    return {"exported": "openvino"}
+    """Writes keras_se's two models as OpenVINO IR, as `runtime_latency.py` does."""
+    return runtime_latency.export_keras(args, {"openvino": STACKS["keras"]})
 
 
 def profile(args):

@@ -30,12 +30,14 @@ KERAS_FORMATS = {"onnx": ".onnx", "openvino": ".xml", "litert": ".tflite",
                  "litert_int8": "_int8.tflite"}
 
 
-def _path(args, stack, label, suffix):
+def model_path(args, stack, label, suffix):
+    """Where a contestant's model file lies: `work_dir/STACK_LABEL.SUFFIX`."""
     return os.path.join(args.work_dir, f"{stack}_{label}{suffix}")
 
 
-def export_keras(args):
-    """Writes keras_se's two models in every format (TensorFlow backend)."""
+def export_keras(args, formats=KERAS_FORMATS):
+    """Writes keras_se's two models in each of `formats` (name: file suffix; TensorFlow
+    backend)."""
     os.environ["KERAS_BACKEND"] = "tensorflow"
     import numpy as np
 
@@ -47,11 +49,11 @@ def export_keras(args):
     for label, (ratio, _) in MODELS.items():
         model = keras_se.models.SEResNet50(weights=None, input_shape=size, se_ratio=ratio,
                                            **json.loads(args.keras_kwargs))
-        for name, suffix in KERAS_FORMATS.items():
+        for name, suffix in formats.items():
             format, _, quantize = name.partition("_")
-            export_model(model, _path(args, "keras", label, suffix), format, quantize or None,
+            export_model(model, model_path(args, "keras", label, suffix), format, quantize or None,
                          representative_images=calibration)
-    return {"exported": list(KERAS_FORMATS)}
+    return {"exported": list(formats)}
 
 
 def export_timm(args):
@@ -62,7 +64,7 @@ def export_timm(args):
     x = torch.randn(1, 3, args.image_size, args.image_size)
     for label, (_, name) in MODELS.items():
         model = timm.create_model(name, pretrained=False).eval()
-        torch.onnx.export(model, (x,), _path(args, "timm", label, ".onnx"), opset_version=17,
+        torch.onnx.export(model, (x,), model_path(args, "timm", label, ".onnx"), opset_version=17,
                           dynamo=False)
     return {"exported": ["onnx"], "timm": timm.__version__, "torch": torch.__version__}
 
@@ -108,9 +110,9 @@ def time_runtime(args):
     label_suffix = "_int8" if args.precision == "int8" else ""
     steps = []
     for label in MODELS:
-        path = _path(args, args.stack, label, suffix)
+        path = model_path(args, args.stack, label, suffix)
         if args.runtime == "litert":
-            path = _path(args, args.stack, label, label_suffix + suffix)
+            path = model_path(args, args.stack, label, label_suffix + suffix)
         steps.append(_runtime_step(path, args.runtime, args.precision, image))
     return timed_pair(steps, args)
 
