@@ -2,11 +2,10 @@
 attention blocks retrofit added, train alone first, then the whole model.
 
 Keras fixes which weights train when a model is compiled, so a run with a
-warm-up is two `fit` calls: the first on the frozen model, the second after
-it is unfrozen and compiled again. Its callbacks see one run.
+warm-up trains its first phase on the frozen model and its second after it
+is unfrozen and compiled again; its callbacks see one run
+(`se_tune.training.RunCallbacks`).
 """
-
-import keras
 
 import keras_se
 from se_tune import input_scale, model_source
@@ -62,66 +61,3 @@ def set_frozen(model, frozen, warm_up):
             layer.trainable = trainable
             changed = True
     return changed
-
-
-class PhaseCallbacks(keras.callbacks.Callback):
-    """`callbacks` for one phase's `fit`: they see the training start in the
-    first phase only and its end in the last, so that they log, checkpoint
-    and stop early as for one run.
-
-    Args:
-        callbacks: the run's callbacks.
-        first: whether this is the run's first phase.
-        last: whether it is its last.
-    """
-
-    def __init__(self, callbacks, first, last):
-        super().__init__()
-        self.callbacks = list(callbacks)
-        self.first, self.last = first, last
-
-    def set_model(self, model):
-        super().set_model(model)
-        for callback in self.callbacks:
-            callback.set_model(model)
-
-    def set_params(self, params):
-        super().set_params(params)
-        for callback in self.callbacks:
-            callback.set_params(params)
-
-    def _forward(self, hook, *args):
-        for callback in self.callbacks:
-            getattr(callback, hook)(*args)
-
-    def on_train_begin(self, logs=None):
-        if self.first:
-            self._forward("on_train_begin", logs)
-
-    def on_train_end(self, logs=None):
-        if self.last:
-            self._forward("on_train_end", logs)
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._forward("on_epoch_begin", epoch, logs)
-
-    def on_epoch_end(self, epoch, logs=None):
-        self._forward("on_epoch_end", epoch, logs)
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self._forward("on_train_batch_begin", batch, logs)
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._forward("on_train_batch_end", batch, logs)
-
-    def on_test_begin(self, logs=None):
-        self._forward("on_test_begin", logs)
-
-    def on_test_end(self, logs=None):
-        self._forward("on_test_end", logs)
-
-    def on_test_batch_begin(self, batch, logs=None):
-        self._forward("on_test_batch_begin", batch, logs)
-
-    def on_test_batch_end(self, batch, logs=None):
-        self._forward("on_test_batch_end", batch, logs)

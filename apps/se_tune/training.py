@@ -10,7 +10,7 @@ import numpy as np
 import keras_se
 from se_tune import fine_tuning, model_edits, model_source
 from se_tune.checkpoint import EpochCheckpoint, ResumableEarlyStopping
-from se_tune.data import EpochBatches, as_dataset, in_order
+from se_tune.data import EpochBatches, fit_feeds, in_order
 from se_tune.errors import TrialFailure, UsageError, is_out_of_memory
 from se_tune.objective import objective_direction
 from se_tune.progress import ProgressLine
@@ -228,6 +228,87 @@ class FailOnNaN(keras.callbacks.Callback):
             raise TrialFailure(f"loss became {float(loss)} at batch {batch + 1}")
 
 
+class RunCallbacks(keras.callbacks.Callback):
+    """A run's callbacks across the `fit` calls that train it (one per epoch,
+    see `se_tune.data.fit_feeds`, and one per warm-up phase): they see the
+    run begin once, end once (`end`) and last `epochs` epochs, as if one `fit`
+    trained it, so that they log, checkpoint and stop early as for one call.
+
+    Args:
+        callbacks: the run's callbacks.
+        epochs: the epoch the run ends at (`params["epochs"]`).
+        verbose: Keras' `verbose` for the run: 1 or 2 shows Keras' progress
+            bar or its line per epoch.
+
+    Example:
+
+    >>> run = RunCallbacks([logger], epochs=8)
+    >>> for epoch in range(8):
+    ...     model.fit(x, y, initial_epoch=epoch, epochs=epoch + 1, callbacks=[run])
+    >>> run.end()
+    """
+
+    def __init__(self, callbacks, epochs, verbose=0):
+        super().__init__()
+        self.callbacks = list(callbacks)
+        self.epochs = epochs
+        self.verbose = verbose
+        if verbose in (1, 2):
+            self.callbacks.append(keras.callbacks.ProgbarLogger())
+        self.began = False
+
+    def set_model(self, model):
+        super().set_model(model)
+        for callback in self.callbacks:
+            callback.set_model(model)
+
+    def set_params(self, params):
+        # Each call's own `epochs` is where that call stops, and its verbose 0.
+        params = {**params, "epochs": self.epochs, "verbose": self.verbose}
+        super().set_params(params)
+        for callback in self.callbacks:
+            callback.set_params(params)
+
+    def _forward(self, hook, *args):
+        for callback in self.callbacks:
+            getattr(callback, hook)(*args)
+
+    def on_train_begin(self, logs=None):
+        if not self.began:
+            self.began = True
+            self._forward("on_train_begin", logs)
+
+    def end(self, logs=None):
+        """Tells the callbacks that the run ended (it began too, if no `fit`
+        call trained an epoch)."""
+        self.on_train_begin()
+        self._forward("on_train_end", logs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._forward("on_epoch_begin", epoch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._forward("on_epoch_end", epoch, logs)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._forward("on_train_batch_begin", batch, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._forward("on_train_batch_end", batch, logs)
+
+    def on_test_begin(self, logs=None):
+        self._forward("on_test_begin", logs)
+
+    def on_test_end(self, logs=None):
+        self._forward("on_test_end", logs)
+
+    def on_test_batch_begin(self, batch, logs=None):
+        self._forward("on_test_batch_begin", batch, logs)
+
+    def on_test_batch_end(self, batch, logs=None):
+        self._forward("on_test_batch_end", batch, logs)
+
+
 def fit_model(model, stats, train, data_config, splits, logdir, seed, hparams=None,
               callbacks=(), checkpoint_folder=None, initial_epoch=0, prior_history=None,
               objective="val_accuracy", label="fit", warm_up=(), gate_probe=None):
@@ -260,7 +341,7 @@ def fit_model(model, stats, train, data_config, splits, logdir, seed, hparams=No
         gate_images=np.asarray(x_val[:64]) if has_se else None, hparams=hparams,
         gate_probe=gate_probe if has_se else None,
     )
-    all_callbacks = [FailOnNaN(), logger]
+    all_callbacks = [logger]
     saver = None
     if checkpoint_folder is not None:
         saver = EpochCheckpoint(checkpoint_folder, prior_history)
@@ -269,7 +350,6 @@ def fit_model(model, stats, train, data_config, splits, logdir, seed, hparams=No
         x_train, one_hot(y_train, splits.num_classes),
         data_config.batch_size, seed, epoch=initial_epoch, limit=train.limit_batches,
     )
-    dataset, epoch_order = as_dataset(batches)
     last_epoch = train.epochs
     progress = [ProgressLine(label)] if train.verbose == "progress" else []
     if train.early_stopping_patience:
@@ -280,32 +360,40 @@ def fit_model(model, stats, train, data_config, splits, logdir, seed, hparams=No
         if stopper.stopped_before():
             last_epoch = initial_epoch
     start = time.perf_counter()
-    callbacks = [epoch_order, *all_callbacks, *callbacks, *progress]
+    run = RunCallbacks([*all_callbacks, *callbacks, *progress], last_epoch,
+                       verbose=0 if progress else train.verbose)
+    run.set_model(model)
+    # Checked in Keras' callback thread (see FailOnNaN): it stays outside `run`.
+    nan_check = FailOnNaN()
     phases = fine_tuning.training_phases(train.freeze_epochs, initial_epoch, last_epoch)
+    history = keras.callbacks.History()
     merged = {}
-    for index, (first, end, frozen) in enumerate(phases):
+    for first, end, frozen in phases:
         if train.freeze_epochs and fine_tuning.set_frozen(model, frozen, warm_up):
             compile_model(model, train, steps_per_epoch(splits, data_config))
             # The schedule goes on where the warm-up left it.
             model.optimizer.iterations.assign(first * len(batches))
-        try:
-            history = model.fit(
-                dataset, shuffle=False,
-                validation_data=in_order(x_val, one_hot(y_val, splits.num_classes),
-                                         data_config.batch_size),
-                initial_epoch=first, epochs=end,
-                verbose=0 if progress else train.verbose,
-                callbacks=callbacks if len(phases) == 1 else [fine_tuning.PhaseCallbacks(
-                    callbacks, first=index == 0, last=index == len(phases) - 1)],
-            )
-        except Exception as error:  # noqa: BLE001 - classified, then re-raised
-            if is_out_of_memory(error):
-                raise TrialFailure(f"out of memory: {str(error).splitlines()[0]}") from error
-            raise
-        for key, values in history.history.items():
-            merged.setdefault(key, []).extend(values)
+        for call_start, call_end, inputs, feed_callbacks in fit_feeds(batches, first, end):
+            try:
+                history = model.fit(
+                    **inputs, shuffle=False,
+                    validation_data=in_order(x_val, one_hot(y_val, splits.num_classes),
+                                             data_config.batch_size),
+                    initial_epoch=call_start, epochs=call_end, verbose=0,
+                    callbacks=[*feed_callbacks, nan_check, run],
+                )
+            except Exception as error:  # noqa: BLE001 - classified, then re-raised
+                if is_out_of_memory(error):
+                    raise TrialFailure(
+                        f"out of memory: {str(error).splitlines()[0]}") from error
+                raise
+            for key, values in history.history.items():
+                merged.setdefault(key, []).extend(values)
+            if model.stop_training:
+                break
         if model.stop_training:
             break
+    run.end({key: values[-1] for key, values in merged.items()})
     history.history = merged
     seconds = time.perf_counter() - start
     ran = len(history.history.get("loss", []))  # epochs of this call, not of a resume
