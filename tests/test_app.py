@@ -635,3 +635,55 @@ def test_tensorflow_s_python_warnings_are_hidden_during_a_command_only(capsys):
         logger.removeHandler(handler)
     err = capsys.readouterr().err
     assert "retracing" not in err and "after the command" in err
+
+
+def test_a_run_of_one_fit_call_an_epoch_looks_like_one_fit_to_its_callbacks():
+    """`RunCallbacks` over one `fit` call an epoch: the callbacks see the run
+    begin and end once and its whole length, and Keras' EarlyStopping stops
+    it where one `fit` over all the epochs stops."""
+    from se_tune.data import EpochBatches, fit_feeds
+    from se_tune.training import RunCallbacks
+
+    class Seen(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.hooks, self.epochs = [], set()
+
+        def on_train_begin(self, logs=None):
+            self.hooks.append("begin")
+
+        def on_train_end(self, logs=None):
+            self.hooks.append("end")
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.hooks.append(epoch)
+            self.epochs.add(self.params["epochs"])
+
+    x = np.random.default_rng(0).random((16, 4), dtype="float32")
+    y = np.zeros((16, 1), dtype="float32")
+
+    def trained(one_call):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+        # A learning rate of 0: the loss never improves after the first epoch.
+        model.compile(keras.optimizers.SGD(0.0), "mse")
+        seen, stop = Seen(), keras.callbacks.EarlyStopping("loss", patience=2)
+        if one_call:
+            model.fit(x, y, batch_size=4, epochs=8, shuffle=False, verbose=0,
+                      callbacks=[stop, seen])
+            return seen
+        run = RunCallbacks([stop, seen], epochs=8)
+        calls = 0
+        for start, end, inputs, _ in fit_feeds(EpochBatches(x, y, 4, seed=0), 0, 8):
+            model.fit(**inputs, shuffle=False, initial_epoch=start, epochs=end, verbose=0,
+                      callbacks=[run])
+            calls += 1
+            if model.stop_training:
+                break
+        run.end()
+        assert calls == 3
+        return seen
+
+    per_epoch, whole = trained(one_call=False), trained(one_call=True)
+    assert per_epoch.hooks == whole.hooks == ["begin", 0, 1, 2, "end"]
+    assert per_epoch.epochs == whole.epochs == {8}
