@@ -641,8 +641,9 @@ def test_a_run_of_one_fit_call_an_epoch_looks_like_one_fit_to_its_callbacks():
     """`RunCallbacks` over one `fit` call an epoch: the callbacks see the run
     begin and end once and its whole length, and Keras' EarlyStopping stops
     it where one `fit` over all the epochs stops."""
-    from se_tune.data import EpochBatches, fit_feeds
-    from se_tune.training import RunCallbacks
+    from se_tune.data import EpochBatches
+    from se_tune.feeds import fit_feeds
+    from se_tune.run_callbacks import RunCallbacks
 
     class Seen(keras.callbacks.Callback):
         def __init__(self):

@@ -88,7 +88,8 @@ SAME_TRAINING = textwrap.dedent("""
     import sys
     import numpy as np
     import keras
-    from se_tune.data import DataConfig, EpochBatches, fit_feeds, in_order, load_data
+    from se_tune.data import DataConfig, EpochBatches, in_order, load_data
+    from se_tune.feeds import fit_feeds
     from se_tune.image_files import ImageFiles
 
     splits = load_data(DataConfig(name="folder", data_dir=sys.argv[1], image_size=8,

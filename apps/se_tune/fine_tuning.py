@@ -4,7 +4,7 @@ attention blocks retrofit added, train alone first, then the whole model.
 Keras fixes which weights train when a model is compiled, so a run with a
 warm-up trains its first phase on the frozen model and its second after it
 is unfrozen and compiled again; its callbacks see one run
-(`se_tune.training.RunCallbacks`).
+(`se_tune.run_callbacks.RunCallbacks`).
 """
 
 import keras_se

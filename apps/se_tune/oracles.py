@@ -22,6 +22,8 @@ import json
 import keras_tuner as kt
 
 from se_tune.files import atomic_write_text
+from se_tune.objective import objective_direction
+from se_tune.search_space import max_trials
 
 RUNNING = kt.engine.trial.TrialStatus.RUNNING
 IDLE = kt.engine.trial.TrialStatus.IDLE
@@ -215,3 +217,32 @@ class BayesianOracle(ResumableOracle, kt.oracles.BayesianOptimizationOracle):
 
 class HyperbandOracle(ResumableOracle, kt.oracles.HyperbandOracle):
     """keras-tuner's Hyperband, resumable (see `ResumableOracle`)."""
+
+
+ORACLES = {
+    "random": RandomOracle,
+    "bayesian": BayesianOracle,
+    "hyperband": HyperbandOracle,
+}
+
+
+def make_oracle(search, space, seed, epochs, state_path, alive=None):
+    """The oracle of `search.tuner` over the declared space, saving its state
+    atomically to `state_path`; `alive` tells a chief which workers still run
+    (see `se_tune.oracles`)."""
+    kwargs = dict(worker_alive=alive,
+        # keras-tuner draws a random seed for a seed of 0: shift ours by one so that
+        # every seed, 0 included, gives the same search in every process.
+        state_path=state_path, seed=seed + 1,
+        objective=kt.Objective(search.objective, objective_direction(search.objective)),
+        hyperparameters=space.hyperparameters(),
+        # SETuner applies search.max_consecutive_failures itself; keras-tuner's
+        # own check would end the search with a bare RuntimeError.
+        max_consecutive_failed_trials=None,
+    )
+    if search.tuner == "grid":
+        return GridOracle(space.configurations(),
+                                  max_trials=max_trials(search, space), **kwargs)
+    if search.tuner == "hyperband":
+        return ORACLES["hyperband"](max_epochs=epochs, **kwargs)
+    return ORACLES[search.tuner](max_trials=max_trials(search, space), **kwargs)

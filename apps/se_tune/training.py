@@ -10,10 +10,12 @@ import numpy as np
 import keras_se
 from se_tune import fine_tuning, model_edits, model_source
 from se_tune.checkpoint import EpochCheckpoint, ResumableEarlyStopping
-from se_tune.data import EpochBatches, fit_feeds, in_order
+from se_tune.data import EpochBatches, in_order
+from se_tune.feeds import fit_feeds
 from se_tune.errors import TrialFailure, UsageError, is_out_of_memory
 from se_tune.objective import objective_direction
 from se_tune.progress import ProgressLine
+from se_tune.run_callbacks import RunCallbacks
 from se_tune.schedules import LinearWarmup
 from se_tune.tensorboard_logging import TensorBoardLogger
 
@@ -228,87 +230,6 @@ class FailOnNaN(keras.callbacks.Callback):
             raise TrialFailure(f"loss became {float(loss)} at batch {batch + 1}")
 
 
-class RunCallbacks(keras.callbacks.Callback):
-    """A run's callbacks across the `fit` calls that train it (one per epoch,
-    see `se_tune.data.fit_feeds`, and one per warm-up phase): they see the
-    run begin once, end once (`end`) and last `epochs` epochs, as if one `fit`
-    trained it, so that they log, checkpoint and stop early as for one call.
-
-    Args:
-        callbacks: the run's callbacks.
-        epochs: the epoch the run ends at (`params["epochs"]`).
-        verbose: Keras' `verbose` for the run: 1 or 2 shows Keras' progress
-            bar or its line per epoch.
-
-    Example:
-
-    >>> run = RunCallbacks([logger], epochs=8)
-    >>> for epoch in range(8):
-    ...     model.fit(x, y, initial_epoch=epoch, epochs=epoch + 1, callbacks=[run])
-    >>> run.end()
-    """
-
-    def __init__(self, callbacks, epochs, verbose=0):
-        super().__init__()
-        self.callbacks = list(callbacks)
-        self.epochs = epochs
-        self.verbose = verbose
-        if verbose in (1, 2):
-            self.callbacks.append(keras.callbacks.ProgbarLogger())
-        self.began = False
-
-    def set_model(self, model):
-        super().set_model(model)
-        for callback in self.callbacks:
-            callback.set_model(model)
-
-    def set_params(self, params):
-        # Each call's own `epochs` is where that call stops, and its verbose 0.
-        params = {**params, "epochs": self.epochs, "verbose": self.verbose}
-        super().set_params(params)
-        for callback in self.callbacks:
-            callback.set_params(params)
-
-    def _forward(self, hook, *args):
-        for callback in self.callbacks:
-            getattr(callback, hook)(*args)
-
-    def on_train_begin(self, logs=None):
-        if not self.began:
-            self.began = True
-            self._forward("on_train_begin", logs)
-
-    def end(self, logs=None):
-        """Tells the callbacks that the run ended (it began too, if no `fit`
-        call trained an epoch)."""
-        self.on_train_begin()
-        self._forward("on_train_end", logs)
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._forward("on_epoch_begin", epoch, logs)
-
-    def on_epoch_end(self, epoch, logs=None):
-        self._forward("on_epoch_end", epoch, logs)
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self._forward("on_train_batch_begin", batch, logs)
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._forward("on_train_batch_end", batch, logs)
-
-    def on_test_begin(self, logs=None):
-        self._forward("on_test_begin", logs)
-
-    def on_test_end(self, logs=None):
-        self._forward("on_test_end", logs)
-
-    def on_test_batch_begin(self, batch, logs=None):
-        self._forward("on_test_batch_begin", batch, logs)
-
-    def on_test_batch_end(self, batch, logs=None):
-        self._forward("on_test_batch_end", batch, logs)
-
-
 def fit_model(model, stats, train, data_config, splits, logdir, seed, hparams=None,
               callbacks=(), checkpoint_folder=None, initial_epoch=0, prior_history=None,
               objective="val_accuracy", label="fit", warm_up=(), gate_probe=None):
@@ -363,11 +284,9 @@ def fit_model(model, stats, train, data_config, splits, logdir, seed, hparams=No
     run = RunCallbacks([*all_callbacks, *callbacks, *progress], last_epoch,
                        verbose=0 if progress else train.verbose)
     run.set_model(model)
-    # Checked in Keras' callback thread (see FailOnNaN): it stays outside `run`.
-    nan_check = FailOnNaN()
+    nan_check = FailOnNaN()  # outside `run`: Keras checks it in its callback thread
     phases = fine_tuning.training_phases(train.freeze_epochs, initial_epoch, last_epoch)
-    history = keras.callbacks.History()
-    merged = {}
+    history, merged = keras.callbacks.History(), {}
     for first, end, frozen in phases:
         if train.freeze_epochs and fine_tuning.set_frozen(model, frozen, warm_up):
             compile_model(model, train, steps_per_epoch(splits, data_config))
@@ -384,8 +303,7 @@ def fit_model(model, stats, train, data_config, splits, logdir, seed, hparams=No
                 )
             except Exception as error:  # noqa: BLE001 - classified, then re-raised
                 if is_out_of_memory(error):
-                    raise TrialFailure(
-                        f"out of memory: {str(error).splitlines()[0]}") from error
+                    raise TrialFailure(f"out of memory: {error}".splitlines()[0]) from error
                 raise
             for key, values in history.history.items():
                 merged.setdefault(key, []).extend(values)

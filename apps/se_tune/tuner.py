@@ -14,46 +14,20 @@ import keras_tuner as kt
 import numpy as np
 
 import keras_se
-from se_tune import checkpoint, fine_tuning, oracles, tensorboard_logging, training
+from se_tune import checkpoint, fine_tuning, tensorboard_logging, training
 from se_tune.distributed import ChiefConnection, distributed_role, worker_alive
 from se_tune.errors import SearchStopped, TrialFailure
 from se_tune.files import atomic_write_text, read_json, write_json
 from se_tune.latency import inference_latency_ms
 from se_tune.objective import best_value, objective_direction
+from se_tune.oracles import make_oracle
 from se_tune.search_space import SearchSpace, apply_hyperparameters, format_values, max_trials
 from se_tune.trial_results import (discard_half_written_trials, trial_dir, trial_record,
                                    trial_summary)
 
-ORACLES = {
-    "random": oracles.RandomOracle,
-    "bayesian": oracles.BayesianOracle,
-    "hyperband": oracles.HyperbandOracle,
-}
 # Values that Hyperband's oracle adds to a trial's hyperparameters.
 HYPERBAND_EPOCHS, HYPERBAND_INITIAL_EPOCH, HYPERBAND_PARENT = (
     "tuner/epochs", "tuner/initial_epoch", "tuner/trial_id")
-
-
-def make_oracle(search, space, seed, epochs, state_path, alive=None):
-    """The oracle of `search.tuner` over the declared space, saving its state
-    atomically to `state_path`; `alive` tells a chief which workers still run
-    (see `se_tune.oracles`)."""
-    kwargs = dict(worker_alive=alive,
-        # keras-tuner draws a random seed for a seed of 0: shift ours by one so that
-        # every seed, 0 included, gives the same search in every process.
-        state_path=state_path, seed=seed + 1,
-        objective=kt.Objective(search.objective, objective_direction(search.objective)),
-        hyperparameters=space.hyperparameters(),
-        # SETuner applies search.max_consecutive_failures itself; keras-tuner's
-        # own check would end the search with a bare RuntimeError.
-        max_consecutive_failed_trials=None,
-    )
-    if search.tuner == "grid":
-        return oracles.GridOracle(space.configurations(),
-                                  max_trials=max_trials(search, space), **kwargs)
-    if search.tuner == "hyperband":
-        return ORACLES["hyperband"](max_epochs=epochs, **kwargs)
-    return ORACLES[search.tuner](max_trials=max_trials(search, space), **kwargs)
 
 
 class SETuner(kt.Tuner):
