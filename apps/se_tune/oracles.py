@@ -14,6 +14,8 @@ In a distributed search the chief's oracle also knows which workers are alive
 the trial it runs instead of sending that trial to another worker as well; a
 trial whose worker died goes to the next worker that asks; a trial ends once,
 however often a worker repeats the call that ends it.
+
+`make_oracle` gives the oracle of each `search.tuner`.
 """
 
 import datetime

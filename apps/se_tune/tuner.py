@@ -1,8 +1,8 @@
-"""The keras-tuner side of a search: the oracle of each tuner, and `SETuner`,
-which owns `run_trial`: it trains each trial's seeds, resumes a killed trial
-from its last epoch, continues Hyperband's trials from their parents, reuses a
-configuration's compiled model across its seeds, and stops after too many
-failures in a row."""
+"""The keras-tuner side of a search: `SETuner`, which owns `run_trial`: it
+trains each trial's seeds, resumes a killed trial from its last epoch,
+continues Hyperband's trials from their parents, builds a configuration's
+seed models first and reuses its compiled model across its seeds, and stops
+after too many failures in a row (the oracles: `se_tune.oracles`)."""
 
 import json
 import os
