@@ -166,8 +166,10 @@ class SETuner(kt.Tuner):
         on the digits, 2 cores). Built before the first seed trains, they cost
         the trial that once, where its first epoch compiles anyway.
         """
-        pending = [seed for seed in self.seeds() if read_json(os.path.join(
-            folder, f"seed_{seed}", "summary.json")).get("status") != "COMPLETED"]
+        recorded = {seed: read_json(os.path.join(folder, f"seed_{seed}", "summary.json"))
+                    for seed in self.seeds()}
+        pending = [seed for seed, summary in recorded.items()
+                   if summary.get("status") != "COMPLETED"]
         if pending and (self.compiled is None or self.compiled[0] != trial.trial_id):
             self.compiled = self.gate_probe = None
             keras.backend.clear_session()  # frees the previous trial's models
@@ -176,24 +178,21 @@ class SETuner(kt.Tuner):
                                                   self.splits, seed)
                      for seed in pending}
             return [self._run_seed(trial, folder, seed, model_config, train_config,
-                                   built.pop(seed, None))
+                                   *built.pop(seed)) if seed in built else recorded[seed]
                     for seed in self.seeds()]
 
-    def _run_seed(self, trial, folder, seed, model_config, train_config, built):
-        """Trains (or resumes, or reads back) one seed's run of a trial, in
-        `trials/trial_ID/seed_SEED/` and `tb/trial_ID/seed_SEED/`, from `built`:
-        its `(model, stats)`, or None when the run finished before."""
+    def _run_seed(self, trial, folder, seed, model_config, train_config, model, stats):
+        """Trains (or resumes) one seed's unfinished run of a trial, in
+        `trials/trial_ID/seed_SEED/` and `tb/trial_ID/seed_SEED/`, from its
+        built `model` and its `stats`."""
         run_folder = os.path.join(folder, f"seed_{seed}")
-        recorded = read_json(os.path.join(run_folder, "summary.json"))
-        if recorded.get("status") == "COMPLETED":
-            return recorded
         os.makedirs(run_folder, exist_ok=True)
         if self.config.search.repeats > 1 and self.config.train.verbose != "progress":
             print(f"  seed {seed}", flush=True)
         logdir = os.path.join(self.run_dir, "tb", f"trial_{trial.trial_id}", f"seed_{seed}")
         # Inside the distribution scope of `_run_seeds`.
         model, stats, initial_epoch, prior = self._trial_model(
-            trial, run_folder, seed, model_config, train_config, *built)
+            trial, run_folder, seed, model_config, train_config, model, stats)
         history, summary = training.fit_model(
             model, stats, train_config, self.config.data, self.splits, logdir=logdir,
             seed=seed, hparams={**self.space.hparams(trial.hyperparameters), "seed": seed},
