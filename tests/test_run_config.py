@@ -11,7 +11,8 @@ import pytest
 
 pytest.importorskip("keras_tuner")
 
-from app_helpers import EAGER, ONE_SEED, TINY, run_app  # noqa: E402
+from app_helpers import EAGER, ONE_SEED, TINY  # noqa: E402
+from se_tune import cli  # noqa: E402
 
 pytestmark = pytest.mark.slow
 SPACE = ["--search.space", '{"se_ratio": [4, null]}']
@@ -20,6 +21,15 @@ SPACE = ["--search.space", '{"se_ratio": [4, null]}']
 def _search(run_dir, *extra):
     return ["search", *TINY, *ONE_SEED, *EAGER, "--run_dir", str(run_dir), "--train.epochs",
             "1", "--search.inspect", "false", *SPACE, *extra]
+
+
+def _run(argv, capsys):
+    """se-tune in this process (no second import of the back end): (exit status,
+    stdout, stderr)."""
+    capsys.readouterr()
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 def _hashes(run_dir):
@@ -41,8 +51,7 @@ def _rows(run_dir):
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("run") / "search"
-    result = run_app(_search(run_dir, "--search.repeats", "2"))
-    assert result.returncode == 0, result.stderr[-2000:]
+    assert cli.main(_search(run_dir, "--search.repeats", "2")) == 0
     return run_dir
 
 
@@ -53,12 +62,13 @@ def finished(tmp_path_factory):
     (["--search.repeats", "1"], "search.repeats=1 (the run has 2)"),
     (["--search.space", '{"se_ratio": [4]}'], 'search.space={"se_ratio": [4]}'),
 ])
-def test_a_change_that_alters_results_is_refused_and_nothing_is_written(finished, change, key):
+def test_a_change_that_alters_results_is_refused_and_nothing_is_written(finished, change, key,
+                                                                         capsys):
     before = _hashes(finished)
-    result = run_app(_search(finished, "--search.repeats", "2", *change))
-    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    code, out, err = _run(_search(finished, "--search.repeats", "2", *change), capsys)
+    assert code == 2, out[-2000:] + err[-2000:]
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
     assert lines[0].startswith(f"se-tune: error: {finished} holds a search run under another "
                                "config: ")
     assert key in lines[0]
@@ -68,27 +78,26 @@ def test_a_change_that_alters_results_is_refused_and_nothing_is_written(finished
 
 def test_allowed_changes_resume_and_keep_the_results(finished):
     before = _rows(finished)
-    result = run_app(_search(finished, "--search.repeats", "2", "--search.max_trials", "2",
-                             "--train.verbose", "1", "--inspect.images_per_class", "5"))
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert cli.main(_search(finished, "--search.repeats", "2", "--search.max_trials", "2",
+                            "--train.verbose", "1", "--inspect.images_per_class", "5")) == 0
     assert _rows(finished) == before
 
 
 @pytest.mark.slow
-def test_one_more_space_value_runs_only_that_configuration(tmp_path):
+def test_one_more_space_value_runs_only_that_configuration(tmp_path, capsys):
     run_dir = tmp_path / "search"
-    first = run_app(_search(run_dir))
-    assert first.returncode == 0, first.stderr[-2000:]
+    assert cli.main(_search(run_dir)) == 0
     before, trained = _rows(run_dir), _hashes(run_dir / "trials")
-    more = run_app(_search(run_dir, "--search.space", '{"se_ratio": [4, null, 8]}'))
-    assert more.returncode == 0, more.stdout[-2000:] + more.stderr[-2000:]
+    code, out, err = _run(_search(run_dir, "--search.space", '{"se_ratio": [4, null, 8]}'),
+                          capsys)
+    assert code == 0, out[-2000:] + err[-2000:]
     rows = _rows(run_dir)
     assert rows[:2] == before
     assert [(r["se_ratio"], r["status"]) for r in rows[2:]] == [("8", "COMPLETED")]
     after = _hashes(run_dir / "trials")
     assert {k: v for k, v in after.items() if k in trained} == trained  # nothing retrained
-    assert re.findall(r"^Trial \d+ of \d+: .*$", more.stdout, re.M) == [
-        "Trial 3 of 3: se_ratio=8"], more.stdout
+    assert re.findall(r"^Trial \d+ of \d+: .*$", out, re.M) == [
+        "Trial 3 of 3: se_ratio=8"], out
 
 
 def _runs(run_dir):
@@ -97,16 +106,15 @@ def _runs(run_dir):
                 for row in csv.DictReader(f)]
 
 
-def test_more_repeats_run_only_the_new_seeds(finished, tmp_path):
+def test_more_repeats_run_only_the_new_seeds(finished, tmp_path, capsys):
     run_dir = tmp_path / "search"
-    first = run_app(_search(run_dir))
-    assert first.returncode == 0, first.stderr[-2000:]
+    assert cli.main(_search(run_dir)) == 0
     trained = _hashes(run_dir / "trials")
-    more = run_app(_search(run_dir, "--search.repeats", "2"))
-    assert more.returncode == 0, more.stdout[-2000:] + more.stderr[-2000:]
-    assert re.findall(r"^Trial \d+ .*added.*$", more.stdout, re.M) == [
+    code, out, err = _run(_search(run_dir, "--search.repeats", "2"), capsys)
+    assert code == 0, out[-2000:] + err[-2000:]
+    assert re.findall(r"^Trial \d+ .*added.*$", out, re.M) == [
         "Trial 0 (se_ratio=4): seeds 1 added (search.repeats)",
-        "Trial 1 (se_ratio=none): seeds 1 added (search.repeats)"], more.stdout
+        "Trial 1 (se_ratio=none): seeds 1 added (search.repeats)"], out
     seed_0 = {k: v for k, v in trained.items() if "seed_0" in k}
     assert {k: v for k, v in _hashes(run_dir / "trials").items() if k in seed_0} == seed_0
     # The same runs as a search with two seeds from the start.
