@@ -194,6 +194,21 @@ def test_gate_probe_follows_the_weights_and_matches_each_layer():
         assert not np.allclose(before[layer.name], after[layer.name], rtol=1e-3, atol=1e-4)
 
 
+@pytest.mark.parametrize("images", [3, 70])  # one batch, and more than one
+def test_gate_probe_of_a_model_with_one_se_layer(images):
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(8, 3, name="conv")(inputs)
+    x = SqueezeExcite(ratio=4, name="conv_se")(x)
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
+    x = np.random.default_rng(0).normal(size=(images, 8, 8, 3)).astype("float32")
+    gates = keras_se.utils.gate_values(model, x)
+    layer = model.get_layer("conv_se")
+    expected = layer.compute_gates(keras.Model(model.inputs, layer.input)(x))
+    assert list(gates) == ["conv_se"] and gates["conv_se"].shape == (images, 8)
+    np.testing.assert_allclose(gates["conv_se"], keras.ops.convert_to_numpy(expected),
+                               rtol=1e-5, atol=1e-6)
+
+
 def test_exported_names():
     assert keras_se.SqueezeExcite is keras_se.layers.SqueezeExcite
     assert keras.saving.get_registered_object("keras_se>SqueezeExcite") is SqueezeExcite

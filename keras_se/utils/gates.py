@@ -97,8 +97,8 @@ class GateProbe:
             gates = self.gates.predict_on_batch(inputs)
         else:
             gates = self.gates.predict(inputs, batch_size=batch_size, verbose=0)
-        if len(self.layers) == 1:
-            gates = [gates]
+        if not isinstance(gates, (list, tuple)):
+            gates = [gates]  # a back end may give a one-output list its one array
         return {layer.name: g for layer, g in zip(self.layers, gates)}
 
 
