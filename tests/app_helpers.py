@@ -22,17 +22,53 @@ import subprocess
 import sys
 import threading
 
-# Synthetic 8x8 images of 3 classes, 96 of them, and the smallest CIFAR ResNet.
-TINY = [
+TESTS = os.path.dirname(os.path.abspath(__file__))
+# Synthetic 8x8 images of 3 classes, 96 of them.
+DATA = [
     "--data.name", "synthetic", "--data.image_size", "8", "--data.num_samples", "96",
-    "--data.num_classes", "3", "--data.batch_size", "16",
-    "--model.kwargs", '{"depth": 20}', "--train.verbose", "0",
+    "--data.num_classes", "3", "--data.batch_size", "16", "--train.verbose", "0",
 ]
+# The smallest CIFAR ResNet (depth 20), for tests of what the builders' networks
+# bring to a run: their stages, their blocks' names.
+CIFAR = [*DATA, "--model.kwargs", '{"depth": 20}']
+# One residual unit (`residual_network` below) with SE (r = 4) before its
+# addition, for tests of the app's own work: seeds, trials, checkpoints,
+# resume, reports. SE goes in as into any model of the user's
+# (`keras_se.retrofit`). It traces and steps in a fraction of the CIFAR
+# ResNet's time, and the tests start se-tune more often than anything else.
+TINY = [*DATA, "--model.name", "app_helpers:residual_network", "--model.se_ratio", "4"]
 # A search trains each configuration once unless a test is about repeats.
 ONE_SEED = ["--search.repeats", "1"]
 # Steps run uncompiled: a tiny run's few steps cost less than compiling them, and
 # tests of what a search keeps or resumes do not depend on compilation.
 EAGER = ["--train.run_eagerly", "true"]
+
+
+def residual_network(input_shape=(8, 8, 3), classes=3):
+    """A 3x3 convolution of 16 channels, one residual unit of two more and a
+    classifier: the network of `TINY`."""
+    import keras
+
+    def conv_bn(x, name):
+        x = keras.layers.Conv2D(16, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
+        return keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+
+    inputs = keras.Input(input_shape)
+    x = keras.layers.Activation("relu", name="conv1_relu")(conv_bn(inputs, "conv1"))
+    y = keras.layers.Activation("relu", name="block1_1_relu")(conv_bn(x, "block1_1"))
+    x = keras.layers.Add(name="block1_add")([x, conv_bn(y, "block1_2")])
+    x = keras.layers.Activation("relu", name="block1_out")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    return keras.Model(inputs, keras.layers.Dense(classes, name="predictions")(x),
+                       name="residual_network")
+
+
+def child_env(env=None):
+    """`env` (default: this process's) with this folder on the child's import
+    path, where `TINY`'s network comes from."""
+    env = dict(os.environ if env is None else env)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [TESTS, env.get("PYTHONPATH")]))
+    return env
 
 
 def free_port():
@@ -49,11 +85,13 @@ def _command(argv, faults):
 
 def run_app(argv, faults=None, **kwargs):
     """Runs se-tune in a child process to its end; returns the CompletedProcess."""
+    kwargs["env"] = child_env(kwargs.get("env"))
     return subprocess.run(_command(argv, faults), capture_output=True, text=True, **kwargs)
 
 
 def start_app(argv, faults=None, **kwargs):
     """Starts se-tune in a child process, stdout and stderr merged into one pipe."""
+    kwargs["env"] = child_env(kwargs.get("env"))
     return subprocess.Popen(_command(argv, faults), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, **kwargs)
 

@@ -21,7 +21,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from app_helpers import TINY  # noqa: E402
+from app_helpers import TINY, child_env  # noqa: E402
 
 COMPARED = ("trial", "params", "macs", "best_val_accuracy", "sd", "ci95_low", "ci95_high",
             "seeds", "epochs", "status")
@@ -61,7 +61,7 @@ def _snapshot(run_dir):
 
 
 def _start(argv):
-    return subprocess.Popen([sys.executable, "-m", "se_tune", *argv],
+    return subprocess.Popen([sys.executable, "-m", "se_tune", *argv], env=child_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 

@@ -68,7 +68,7 @@ def test_fit_and_inspect_with_augmentation(tmp_path):
     model = keras.saving.load_model(run_dir / "model.keras")
     assert isinstance(model.get_layer("augmentation"), keras.Sequential)
     events = EventAccumulator(str(run_dir / "tb"), size_guidance={"histograms": 0}).Reload()
-    assert "gates/conv2_block1_se" in events.Tags()["histograms"]
+    assert "gates/block1_se" in events.Tags()["histograms"]
     assert cli.main(["inspect", *TINY, "--model_path", str(run_dir / "model.keras")]) == 0
     assert (run_dir / "inspect" / "class_specificity.csv").exists()
 
@@ -358,8 +358,8 @@ def test_tensorboard_serves_hparams_and_scalars(tmp_path):
         assert [point[1] for point in series] == [1, 2]
         with urllib.request.urlopen(base + "/data/plugin/histograms/tags", timeout=10) as r:
             tags = json.loads(r.read())
-        assert "gates/conv2_block1_se" in tags["trial_0/seed_0"]
-        assert "gates/conv2_block1_eca" in tags["trial_1/seed_0"]
+        assert "gates/block1_se" in tags["trial_0/seed_0"]
+        assert "gates/block1_eca" in tags["trial_1/seed_0"]
     finally:
         server.terminate()
         server.wait(10)

@@ -18,7 +18,8 @@ import pytest
 pytest.importorskip("keras_tuner")
 
 import kill_anywhere  # noqa: E402
-from app_helpers import EAGER, ONE_SEED, TINY, free_port, out_of_memory_on_build, run_app, start_app  # noqa: E402
+from app_helpers import (EAGER, ONE_SEED, TINY, child_env, free_port,  # noqa: E402
+                         out_of_memory_on_build, residual_network, run_app, start_app)
 from se_tune import cli  # noqa: E402
 
 
@@ -113,10 +114,7 @@ def test_out_of_memory_trial_fails_and_the_search_goes_on(tmp_path, monkeypatch)
 
 @pytest.mark.slow
 def test_oversize_trial_fails(tmp_path):
-    import keras_se
-
-    plain = keras_se.models.CifarSEResNet(depth=20, se_ratio=None, input_shape=(8, 8, 3),
-                                          classes=3, classifier_activation=None)
+    plain = residual_network()  # TINY's network: r = 2 puts SE's weights on top
     argv = _search(tmp_path, "--train.epochs", "1", "--search.space", '{"se_ratio": [2, null]}',
                    "--search.max_params", str(plain.count_params()))
     assert cli.main(argv) == 0
@@ -396,7 +394,7 @@ def test_multi_device_training_on_two_virtual_cpus(tmp_path):
                                    "--train.distribution", kind)!r}))
     """)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            env={**os.environ, **env_extra})
+                            env=child_env({**os.environ, **env_extra}))
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     summary = json.loads((tmp_path / "trials" / "trial_0" / "summary.json").read_text())
     assert summary["replicas"] == 2 and summary["status"] == "COMPLETED"

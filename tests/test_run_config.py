@@ -58,7 +58,7 @@ def finished(tmp_path_factory):
 @pytest.mark.parametrize("change,key", [
     (["--train.epochs", "3"], "train.epochs=3 (the run has 1)"),
     (["--data.name", "digits"], "data.name=digits (the run has synthetic)"),
-    (["--model.name", "SEResNet18"], "model.name=SEResNet18 (the run has CifarSEResNet)"),
+    (["--model.se_ratio", "8"], "model.se_ratio=8.0 (the run has 4.0)"),
     (["--search.repeats", "1"], "search.repeats=1 (the run has 2)"),
     (["--search.space", '{"se_ratio": [4]}'], 'search.space={"se_ratio": [4]}'),
 ])
