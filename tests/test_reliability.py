@@ -18,17 +18,15 @@ import pytest
 pytest.importorskip("keras_tuner")
 
 import kill_anywhere  # noqa: E402
-from app_helpers import (CIFAR, EAGER, ONE_SEED, TINY, child_env, free_port,  # noqa: E402
+from app_helpers import (EAGER, ONE_SEED, TINY, child_env, free_port,  # noqa: E402
                          out_of_memory_on_build, residual_network, run_app, start_app)
 from se_tune import cli  # noqa: E402
 
 
 
-def _search(run_dir, *extra, model=TINY):
+def _search(run_dir, *extra):
     # No gate inspection after the search: these tests are about its results.
-    # A test that compares a resumed search's table with an uninterrupted one's
-    # trains CIFAR, whose accuracies move with any state a resume loses.
-    return ["search", *model, *ONE_SEED, "--run_dir", str(run_dir), *EAGER,
+    return ["search", *TINY, *ONE_SEED, "--run_dir", str(run_dir), *EAGER,
             "--search.inspect", "false", *extra]
 
 
@@ -49,10 +47,10 @@ def test_killed_search_resumes_to_the_same_results(tmp_path, capsys):
              "--search.repeats", "2"]
     # The uninterrupted run and the last resume in this process (the killed runs
     # need a process of their own): the back end is imported once for both.
-    assert cli.main(_search(tmp_path / "clean", *space, model=CIFAR)) == 0
+    assert cli.main(_search(tmp_path / "clean", *space)) == 0
 
     run_dir = tmp_path / "killed"
-    argv = _search(run_dir, *space, model=CIFAR)
+    argv = _search(run_dir, *space)
     # 62 training images, 4 batches an epoch, 8 a run; each start counts its own.
     kills = ["train_batch:6",          # trial 0, seed 0, epoch 2
              "checkpoint_write:1",     # inside seed 0's epoch-2 checkpoint write
@@ -65,7 +63,7 @@ def test_killed_search_resumes_to_the_same_results(tmp_path, capsys):
     capsys.readouterr()
     assert cli.main(argv) == 0
     assert "Resuming trial 1 after epoch 1 (seed 0)" in capsys.readouterr().out
-    assert _rows(run_dir) == _rows(tmp_path / "clean")
+    assert kill_anywhere.same_results(run_dir, tmp_path / "clean")
     assert _runs(run_dir) == _runs(tmp_path / "clean")
     assert [(r["trial"], r["seed"]) for r in _runs(run_dir)] == [
         ("0", "0"), ("0", "1"), ("1", "0"), ("1", "1")]
@@ -471,7 +469,7 @@ def test_two_searches_give_one_table(tmp_path):
             for name in ("first", "second")]
     for run in runs:
         assert run.returncode == 0, run.stderr[-2000:]
-    assert _rows(tmp_path / "first") == _rows(tmp_path / "second")
+    assert kill_anywhere.same_results(tmp_path / "first", tmp_path / "second")
     assert _runs(tmp_path / "first") == _runs(tmp_path / "second")
     assert len(_runs(tmp_path / "first")) == 4  # 2 configurations x 2 seeds
 
@@ -490,7 +488,7 @@ def test_a_search_killed_anywhere_resumes_to_the_same_table(tuner, seed, tmp_pat
                                                       log=lambda line: None)
     assert code == 0, err[-2000:]
     assert landed == 4  # every planned kill ended a run with SIGKILL
-    assert kill_anywhere.table(killed) == kill_anywhere.table(clean)
+    assert kill_anywhere.same_results(killed, clean)
 
 
 @pytest.mark.slow
@@ -506,11 +504,11 @@ def test_kills_between_keras_tuner_writes_lose_no_trial(tmp_path, tuner, epochs,
     # which then drew one trial more than an uninterrupted search.
     space = ["--search.space", '{"se_ratio": [4, 8, null]}', "--train.epochs", epochs,
              "--search.tuner", tuner, "--search.max_trials", "3"]
-    assert cli.main(_search(tmp_path / "clean", *space, model=CIFAR)) == 0
-    argv = _search(tmp_path / "killed", *space, model=CIFAR)
+    assert cli.main(_search(tmp_path / "clean", *space)) == 0
+    argv = _search(tmp_path / "killed", *space)
     for n in kills:  # each planned kill must land: the run ends with SIGKILL
         killed = run_app(argv, faults=f"oracle_save:{n}")
         assert killed.returncode == -signal.SIGKILL, (n, killed.stderr[-2000:])
     assert cli.main(argv) == 0
-    assert _rows(tmp_path / "killed") == _rows(tmp_path / "clean")
+    assert kill_anywhere.same_results(tmp_path / "killed", tmp_path / "clean")
     assert [r["status"] for r in _rows(tmp_path / "killed")] == ["COMPLETED"] * trials
