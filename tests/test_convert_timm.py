@@ -1,4 +1,4 @@
-"""from_timm equivalence (needs torch and timm: the tox env "torch")."""
+"""from_timm equivalence (needs torch and timm: PyTorch in the tox env "jax-torch")."""
 
 import keras
 import numpy as np

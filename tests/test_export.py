@@ -99,7 +99,7 @@ def test_a_converted_timm_model_exports_and_runs_in_each_runtime(tmp_path):
     # torch and TensorFlow do not share a process: convert here (KERAS_BACKEND=torch),
     # export under TensorFlow in a child process.
     if BACKEND != "torch":
-        pytest.skip("from_timm runs under the torch back end (the tox env 'torch')")
+        pytest.skip("from_timm runs under the torch back end (the tox env 'jax-torch')")
     timm = pytest.importorskip("timm")
     import torch
 
