@@ -153,3 +153,19 @@ def test_early_stopping_resumed_stops_where_an_uninterrupted_run_stops():
     assert ResumableEarlyStopping("val_accuracy", "max", 2, prior=values[:4]).stopped_before()
     # The direction: as a loss, the same values improve only at epoch 0.
     assert stopped_at(ResumableEarlyStopping("val_loss", "min", 2), range(5)) == 2
+
+
+def test_the_config_is_replaced_whole_never_rewritten_in_place(tmp_path, monkeypatch):
+    # A worker of a distributed search reads config.yaml while a chief started
+    # after a crash writes it, and a kill can land mid-write: a file truncated
+    # and then written let a worker read an empty config, and refuse the run as
+    # one "under another config" where every key "the run has null".
+    from se_tune import files
+
+    replaced = []
+    write = files.atomic_write_text
+    monkeypatch.setattr(files, "atomic_write_text",
+                        lambda path, text: (replaced.append(os.path.basename(path)),
+                                            write(path, text)))
+    assert cli.main(_search(tmp_path / "search")) == 0
+    assert "config.yaml" in replaced

@@ -58,8 +58,10 @@ def run(command, cfg, parser, given=frozenset()):
         run_folder = _training_run(cfg.model_path or os.path.join(cfg.run_dir, "model.keras"))
         if run_folder is not None and command != "predict":
             _use_the_run_s_split(cfg, run_folder, given)
-    with open(os.path.join(cfg.run_dir, saved_as), "w") as f:
-        f.write(parser.dump(cfg, skip_check=True))
+    # Atomic: a distributed search's worker reads the config a chief started
+    # later is writing, and a kill mid-write must not leave a resume an empty one.
+    files.atomic_write_text(os.path.join(cfg.run_dir, saved_as),
+                            parser.dump(cfg, skip_check=True))
     config = parser.instantiate_classes(cfg)
     if command == "search" and config.fresh:
         config.search.fresh = True
