@@ -7,6 +7,7 @@ from se_tune.config import (
     DataConfig, InspectConfig, ModelConfig, SearchConfig, TrainConfig, distributed_environment,
 )
 from se_tune.errors import UsageError
+from se_tune.local_workers import exit_with_the_chief
 from se_tune.process import backend_logs_hidden, backend_warnings_hidden, environment
 
 COMMANDS = {
@@ -160,6 +161,7 @@ def main(argv=None):
     0
     """
     argv = list(sys.argv[1:] if argv is None else argv)
+    exit_with_the_chief()
     try:
         subparsers, cfg, given = parse(argv)
         command = cfg.command
@@ -175,11 +177,25 @@ def main(argv=None):
             with backend_logs_hidden():
                 from se_tune import runner  # imports Keras: after parsing, so --help is fast
 
-            runner.run(command, sub_cfg, subparsers[command], given)
+            with environment(_thread_environment(command, sub_cfg)):
+                runner.run(command, sub_cfg, subparsers[command], given)
     except UsageError as error:
         print(f"se-tune: error: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+def _thread_environment(command, cfg):
+    """The thread counts of a search that may train in local workers, set
+    before the back end starts its thread pools (a GPU, found later, trains
+    in one process: the cap leaves it as it is)."""
+    if command != "search" or cfg.search.role is not None:
+        return {}
+    from se_tune.local_workers import thread_environment, worker_count
+    from se_tune.search_space import SearchSpace, max_trials
+
+    trials = max_trials(cfg.search, SearchSpace(cfg.search.space))
+    return thread_environment(worker_count(cfg.search, trials, False, cfg.train.distribution))
 
 
 if __name__ == "__main__":

@@ -167,7 +167,13 @@ class SearchConfig:
         max_params: a trial whose model has more parameters fails (null: no limit).
         max_consecutive_failures: the search stops after this many failed
             trials in a row (0: never).
-        role: null (one process), chief or worker: keras-tuner's distributed
+        workers: processes that train trials at once on this machine, this
+            process being their keras-tuner chief (default: 2 for a grid or
+            random search on a CPU with 2 cores or more, which one process
+            leaves half idle; 1, one process, for Bayesian optimization and
+            Hyperband, whose next trials depend on the finished ones, on a GPU
+            and with train.distribution). Each worker holds its own model.
+        role: null (one process, or its local workers), chief or worker: keras-tuner's distributed
             search over a shared run folder (the KERASTUNER_* variables work
             too).
         oracle_ip: the chief's address (127.0.0.1 unless told otherwise).
@@ -191,6 +197,7 @@ class SearchConfig:
     fresh: bool = False
     max_params: Optional[PositiveInt] = None
     max_consecutive_failures: NonNegativeInt = 3
+    workers: Optional[PositiveInt] = None
     role: Optional[Literal["chief", "worker"]] = None
     oracle_ip: str = "127.0.0.1"
     oracle_port: int = 8000

@@ -19,12 +19,16 @@ import threading
 import time
 
 import grpc
+import keras_tuner as kt
 
 from se_tune.errors import ChiefFailure
 from se_tune.locking import is_locked
 
 # The chief's server refuses connections while it is down or restarting.
 RETRIED_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+IDLE = kt.engine.trial.TrialStatus.IDLE
+# Seconds a worker waits before it asks again for a trial the oracle did not have.
+IDLE_WAIT = 1.0
 
 
 def distributed_role():
@@ -178,13 +182,20 @@ class ChiefConnection:
         def call(*args, **kwargs):
             while True:
                 try:
-                    return attribute(*args, **kwargs)
+                    result = attribute(*args, **kwargs)
                 except grpc.RpcError as error:
                     code = error.code() if hasattr(error, "code") else None
                     if code not in RETRIED_CODES:
                         raise ChiefFailure(
                             f"the chief failed on {name}: {error.details()}") from None
                     time.sleep(1.0)
+                    continue
+                if name == "create_trial" and result.status == IDLE:
+                    # keras-tuner asks again at once while the oracle has no trial to
+                    # give (the last ones still train): a loop that would take a core
+                    # from the workers still training.
+                    time.sleep(IDLE_WAIT)
+                return result
 
         return call
 

@@ -40,14 +40,16 @@ def run(command, cfg, parser, given=frozenset()):
 
         space = cfg.search.space if command == "search" else {}
         resolve_model_defaults(cfg, given, space_keys=tuple(space))
+    worker = False
     if command == "search":
-        from se_tune.distributed import lock_name
+        from se_tune.distributed import distributed_role, lock_name
         from se_tune.locking import refuse_if_locked
         from se_tune.run_config import check_resumed_config
 
         # A running search's folder is refused as busy before its config is
         # compared or overwritten; a refusal writes nothing, not even the lock's owner.
         refuse_if_locked(cfg.run_dir, lock_name())
+        worker = distributed_role() == "worker"
         if not (cfg.fresh or cfg.search.fresh):
             check_resumed_config(cfg.run_dir, parser.dump(cfg, skip_check=True))
     os.makedirs(cfg.run_dir, exist_ok=True)
@@ -58,15 +60,16 @@ def run(command, cfg, parser, given=frozenset()):
         run_folder = _training_run(cfg.model_path or os.path.join(cfg.run_dir, "model.keras"))
         if run_folder is not None and command != "predict":
             _use_the_run_s_split(cfg, run_folder, given)
-    # Atomic: a distributed search's worker reads the config a chief started
-    # later is writing, and a kill mid-write must not leave a resume an empty one.
-    files.atomic_write_text(os.path.join(cfg.run_dir, saved_as),
-                            parser.dump(cfg, skip_check=True))
     config = parser.instantiate_classes(cfg)
     if command == "search" and config.fresh:
         config.search.fresh = True
-    files.write_json(os.path.join(cfg.run_dir, saved_as.replace("config.yaml", "run.json")),
-                        files.run_metadata(cfg, config.seed))
+    if not worker:  # the run's config and metadata are its chief's
+        # Atomic: a distributed search's worker reads the config a chief started
+        # later is writing, and a kill mid-write must not leave a resume an empty one.
+        files.atomic_write_text(os.path.join(cfg.run_dir, saved_as),
+                                parser.dump(cfg, skip_check=True))
+        files.write_json(os.path.join(cfg.run_dir, saved_as.replace("config.yaml", "run.json")),
+                         files.run_metadata(cfg, config.seed))
     if command == "predict":
         return predict(config, run_folder)
     splits = data.load_data(config.data, config.seed)
@@ -208,6 +211,7 @@ def evaluate(config, x, y, command):
 def search(config, splits):
     from se_tune.locking import run_lock
     from se_tune.distributed import lock_name
+    from se_tune.local_workers import is_local_worker
     from se_tune.search import run_search
 
     with run_lock(config.run_dir, lock_name()):
@@ -219,6 +223,8 @@ def search(config, splits):
         except ChiefFailure as failure:
             print(f"se-tune: error: {failure}", file=sys.stderr)
             raise SystemExit(1) from None
+        if is_local_worker():
+            return  # its chief reports
         if config.search.inspect:
             # Outside any trial's distribution: the analysis runs on one device.
             table += _inspect_best_se_model(config, rows, splits)

@@ -2,6 +2,7 @@
 reports; the space, the tuner and the trials' results have modules of their own."""
 
 import os
+import threading
 
 import keras
 
@@ -9,9 +10,14 @@ from se_tune import tensorboard_logging
 from se_tune.distributed import ChiefWatch, distributed_role
 from se_tune.errors import SearchIncomplete, SearchStopped
 from se_tune.files import atomic_write_text, write_json
+from se_tune.local_workers import (LocalWorkers, chief_environment, free_port,
+                                   worker_count)
+from se_tune.process import environment
 from se_tune.results import (plot_configurations, plot_ratio, ranked, verdict_lines,
                               write_frontier, write_results)
 from se_tune.trial_results import best_run_model, collect_results, missing_configurations
+from se_tune.search_space import SearchSpace, max_trials
+from se_tune.training import gpu_available
 from se_tune.tuner import SETuner
 
 # Each seed's run reports these to TensorBoard's HParams dashboard.
@@ -31,13 +37,20 @@ def run_search(config, splits, run_dir):
         finally:
             watch.stop()
         return [], f"worker {os.environ['KERASTUNER_TUNER_ID']}: no trial left\n"
-    tuner = SETuner(config, splits, run_dir)
-    stopped = None
-    try:
-        tuner.search()
-    except SearchStopped as error:
-        stopped = error
+    workers = 1
+    if distributed_role() is None:
+        trials = max_trials(config.search, SearchSpace(config.search.space))
+        workers = worker_count(config.search, trials, gpu_available(),
+                               config.train.distribution)
+    if workers > 1:
+        tuner, stopped = _search_in_local_workers(config, splits, run_dir, workers)
     else:
+        tuner, stopped = SETuner(config, splits, run_dir), None
+        try:
+            tuner.search()
+        except SearchStopped as error:
+            stopped = error
+    if stopped is None:
         tuner.add_seeds()
     rows = collect_results(tuner, run_dir)
     keys = list(config.search.space)
@@ -76,3 +89,25 @@ def run_search(config, splits, run_dir):
         raise SearchIncomplete(
             f"{report}\nsearch incomplete: no finished trial for {'; '.join(missing)}")
     return rows, report
+
+
+def _search_in_local_workers(config, splits, run_dir, workers):
+    """Runs the search with this process as the chief of `workers` local worker
+    processes (`se_tune.local_workers`); returns the chief's tuner, whose oracle
+    holds every trial, and the `SearchStopped` of a failed worker, or None."""
+    port = free_port()
+    with environment(chief_environment(port)):
+        tuner = SETuner(config, splits, run_dir)
+        print(f"Trials train {workers} at a time, in {workers} worker processes "
+              f"(search.workers={workers})", flush=True)
+        # keras-tuner's chief serves its oracle until the last trial ends.
+        threading.Thread(target=tuner.search, name="se-tune-oracle", daemon=True).start()
+        local = LocalWorkers(os.path.join(run_dir, "config.yaml"), port, workers)
+        local.start()
+        try:
+            local.wait()
+        except SearchStopped as error:
+            return tuner, error
+        finally:
+            local.stop()
+    return tuner, None
