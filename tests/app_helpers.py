@@ -39,6 +39,9 @@ CIFAR = [*DATA, "--model.kwargs", '{"depth": 20}']
 TINY = [*DATA, "--model.name", "app_helpers:residual_network", "--model.se_ratio", "4"]
 # A search trains each configuration once unless a test is about repeats.
 ONE_SEED = ["--search.repeats", "1"]
+# A search in this one process: monkeypatched code and injected faults reach
+# its training, which local worker processes would run out of their reach.
+ONE_PROCESS = ["--search.workers", "1"]
 # Steps run uncompiled: a tiny run's few steps cost less than compiling them, and
 # tests of what a search keeps or resumes do not depend on compilation.
 EAGER = ["--train.run_eagerly", "true"]

@@ -2,6 +2,7 @@
 multi-device training."""
 
 import csv
+import glob
 import json
 import os
 import re
@@ -18,7 +19,7 @@ import pytest
 pytest.importorskip("keras_tuner")
 
 import kill_anywhere  # noqa: E402
-from app_helpers import (EAGER, ONE_SEED, TINY, child_env, free_port,  # noqa: E402
+from app_helpers import (EAGER, ONE_PROCESS, ONE_SEED, TINY, child_env, free_port,  # noqa: E402
                          out_of_memory_on_build, residual_network, run_app, start_app)
 from se_tune import cli  # noqa: E402
 
@@ -26,7 +27,7 @@ from se_tune import cli  # noqa: E402
 
 def _search(run_dir, *extra):
     # No gate inspection after the search: these tests are about its results.
-    return ["search", *TINY, *ONE_SEED, "--run_dir", str(run_dir), *EAGER,
+    return ["search", *TINY, *ONE_SEED, *ONE_PROCESS, "--run_dir", str(run_dir), *EAGER,
             "--search.inspect", "false", *extra]
 
 
@@ -512,3 +513,101 @@ def test_kills_between_keras_tuner_writes_lose_no_trial(tmp_path, tuner, epochs,
     assert cli.main(argv) == 0
     assert kill_anywhere.same_results(tmp_path / "killed", tmp_path / "clean")
     assert [r["status"] for r in _rows(tmp_path / "killed")] == ["COMPLETED"] * trials
+
+
+def _local_search(run_dir):
+    # Two local workers, as a grid search on a CPU of 2 cores gets by default.
+    return ["search", *TINY, *ONE_SEED, *EAGER, "--run_dir", str(run_dir), "--train.epochs",
+            "2", "--search.inspect", "false", "--search.workers", "2",
+            "--search.space", '{"se_ratio": [4, 16, 32, null]}']
+
+
+def _wait_for(condition, timeout, what):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def _workers_alive(run_dir):
+    from se_tune.locking import is_locked
+
+    return [is_locked(run_dir, f"worker-local-{i}") for i in (1, 2)]
+
+
+@pytest.fixture(scope="module")
+def local_clean(tmp_path_factory):
+    """An uninterrupted search of four trials in two local workers: (run folder, stdout)."""
+    run_dir = tmp_path_factory.mktemp("local") / "clean"
+    run = run_app(_local_search(run_dir))
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run_dir, run.stdout
+
+
+@pytest.mark.slow
+def test_local_workers_train_each_trial_once_and_leave_with_the_search(local_clean):
+    run_dir, out = local_clean
+    assert "Trials train 2 at a time, in 2 worker processes (search.workers=2)" in out
+    assert _trial_starts([out]) == ["0", "1", "2", "3"]
+    assert [s for s, _ in _statuses(run_dir)] == ["COMPLETED"] * 4
+    # The chief reports once; its workers print no report of their own.
+    assert out.count("search: results, best model and TensorBoard logs") == 1
+    assert _workers_alive(run_dir) == [False, False]
+
+
+@pytest.mark.slow
+def test_a_killed_search_ends_its_workers_and_resumes_to_the_same_table(local_clean, tmp_path):
+    run_dir = tmp_path / "killed"
+    search = start_app(_local_search(run_dir))
+    try:
+        # Killed once both workers train and a trial has checkpointed an epoch.
+        _wait_for(lambda: glob.glob(str(run_dir / "trials" / "*" / "seed_0" / "checkpoint.json"))
+                  and all(_workers_alive(run_dir)), 300, "no checkpoint with both workers up")
+    finally:
+        search.kill()
+        search.wait()  # not its output: a worker that outlived it would hold the pipe
+        search.stdout.close()
+    _wait_for(lambda: not any(_workers_alive(run_dir)), 5, "a worker outlived its chief")
+    resumed = run_app(_local_search(run_dir))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "Resuming trial" in resumed.stdout
+    assert kill_anywhere.same_results(run_dir, local_clean[0])
+
+
+@pytest.mark.slow
+def test_a_killed_worker_stops_the_search_which_resumes_to_the_same_table(local_clean,
+                                                                           tmp_path):
+    run_dir = tmp_path / "killed"
+    search = start_app(_local_search(run_dir))
+    try:
+        _wait_for(lambda: glob.glob(str(run_dir / "trials" / "*" / "seed_0" / "checkpoint.json"))
+                  and all(_workers_alive(run_dir)), 300, "no checkpoint with both workers up")
+        with open(run_dir / "worker-local-1.lock") as f:
+            os.kill(int(f.read().split()[1]), signal.SIGKILL)
+        out = search.communicate(timeout=120)[0]
+    finally:
+        search.kill()
+    assert search.returncode == 1, out[-3000:]
+    assert "search stopped: a worker process exited with status -9" in out
+    assert not any(_workers_alive(run_dir))
+    resumed = run_app(_local_search(run_dir))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert kill_anywhere.same_results(run_dir, local_clean[0])
+
+
+@pytest.mark.slow
+def test_seeds_added_to_a_local_search_equal_its_workers_seeds(tmp_path):
+    # The chief trains the added seeds itself, with its workers' thread count: a
+    # search on other threads sums each step in another order.
+    def search(run_dir, repeats):
+        return run_app(["search", *TINY, *EAGER, "--run_dir", str(run_dir), "--train.epochs",
+                        "1", "--search.inspect", "false", "--search.workers", "2",
+                        "--search.space", '{"se_ratio": [4, null]}',
+                        "--search.repeats", str(repeats)])
+
+    assert search(tmp_path / "two", 2).returncode == 0
+    assert search(tmp_path / "added", 1).returncode == 0
+    added = search(tmp_path / "added", 2)
+    assert added.returncode == 0, added.stderr[-3000:]
+    assert "seeds 1 added (search.repeats)" in added.stdout
+    assert kill_anywhere.same_results(tmp_path / "added", tmp_path / "two")

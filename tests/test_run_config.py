@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("keras_tuner")
 
 import kill_anywhere  # noqa: E402
-from app_helpers import EAGER, ONE_SEED, TINY  # noqa: E402
+from app_helpers import EAGER, ONE_PROCESS, ONE_SEED, TINY  # noqa: E402
 from se_tune import cli  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -20,8 +20,8 @@ SPACE = ["--search.space", '{"se_ratio": [4, null]}']
 
 
 def _search(run_dir, *extra):
-    return ["search", *TINY, *ONE_SEED, *EAGER, "--run_dir", str(run_dir), "--train.epochs",
-            "1", "--search.inspect", "false", *SPACE, *extra]
+    return ["search", *TINY, *ONE_SEED, *ONE_PROCESS, *EAGER, "--run_dir", str(run_dir),
+            "--train.epochs", "1", "--search.inspect", "false", *SPACE, *extra]
 
 
 def _run(argv, capsys):

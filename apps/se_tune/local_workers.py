@@ -120,13 +120,13 @@ class LocalWorkers:
         self.processes = []
 
     def start(self):
-        env = {**os.environ, LOCAL_WORKER: "1"}
+        env = {**os.environ, LOCAL_WORKER: "1", "PYTHONPATH": os.pathsep.join(_import_path())}
         for index in range(1, self.count + 1):
             # A worker of a killed chief exits the moment its chief dies, so a
             # restarted chief's workers find their ids' locks free.
             argv = [sys.executable, "-m", "se_tune", "search", "--config", self.config_path,
                     "--search.role", "worker", "--search.oracle_ip", "127.0.0.1",
-                    "--search.oracle_port", str(self.port), "--search.workers", "1",
+                    "--search.oracle_port", str(self.port),
                     "--search.tuner_id", f"local-{index}"]
             # Its own session: Ctrl-C reaches the chief alone, whose end ends the worker.
             self.processes.append(subprocess.Popen(argv, stdin=subprocess.PIPE, env=env,
@@ -153,6 +153,16 @@ class LocalWorkers:
             if process.poll() is None:
                 process.kill()
                 process.wait()
+
+
+def _import_path():
+    """The folders this process imports from beyond its Python's own (where a
+    `model.name` module may live), then the inherited PYTHONPATH: a worker
+    builds what its chief would."""
+    own = (sys.prefix, sys.base_prefix, sys.exec_prefix)
+    added = [path for path in sys.path if path and not path.startswith(own)]
+    inherited = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    return list(dict.fromkeys(path for path in added + inherited if path))
 
 
 def exit_with_the_chief():
