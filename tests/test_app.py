@@ -463,6 +463,10 @@ def test_digits_is_the_default_dataset():
     (["search", "--search.chief_timeout", "-5"], "search.chief_timeout\": Not of type "
      "NonNegativeInt: -5"),
     (["search", "--search.repeats", "0"], "search.repeats\": Not of type PositiveInt: 0"),
+    # An Optional field: the value is named after the restriction it breaks.
+    (["search", "--search.workers", "0"],
+     "search.workers\": Not of type PositiveInt: does not conform to restriction v>0. "
+     "Received: 0"),
     (["search", *TINY, "--search.space", '{"se_ratio": [{"x": 4}, null]}'],
      'search.space.se_ratio: a dict maps stage numbers to ratios. Received: {"x": 4}'),
     (["search", *TINY, "--search.space", '{"attention": ["se", "sk"]}'],

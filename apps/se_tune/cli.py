@@ -144,8 +144,10 @@ def _one_line(error):
             break
     # An Optional field's message names the value only on its last line.
     given = [line for line in lines if line.startswith("Given value:")]
-    if given and given[0][len("Given value:"):].strip() not in text:
-        text += f". Received: {given[0][len('Given value:'):].strip()}"
+    value = given[0][len("Given value:"):].strip() if given else None
+    # Named unless the message ends with it ("v>0" holds a 0 that is not the value).
+    if value is not None and not text.endswith(f": {value}"):
+        text += f". Received: {value}"
     return text
 
 
