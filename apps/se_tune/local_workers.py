@@ -9,8 +9,9 @@ becomes the chief (the oracle, on a free local port), and starts its workers,
 each an `se-tune search --search.role worker` of the run's saved config. The
 chief writes the reports once they have finished.
 
-Each trial's seeds train as they would in one process, so the results are the
-same, however the trials fall to the workers. Bayesian optimization and
+Each trial trains in one worker as it would in a process of the workers' thread
+count (`thread_environment`), so its results do not depend on which worker
+trains it, or when. Bayesian optimization and
 Hyperband choose their next trials from the finished ones: with two at once,
 what they try would depend on the workers' timing, so they, like a search on a
 GPU (one device) or with `train.distribution`, keep one process by default.
