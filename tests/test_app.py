@@ -16,7 +16,8 @@ import pytest
 
 pytest.importorskip("keras_tuner")
 
-from app_helpers import EAGER, ONE_SEED, TINY as TINY_RUN, free_port, start_app  # noqa: E402
+from app_helpers import (EAGER, ONE_PROCESS, ONE_SEED, TINY as TINY_RUN, free_port,  # noqa: E402
+                         start_app)
 from se_tune import cli  # noqa: E402
 
 TINY = [*TINY_RUN, "--train.epochs", "1"]
@@ -248,7 +249,8 @@ def test_a_search_over_zero_and_one_trains_both(tmp_path):
 @pytest.mark.slow
 def test_search_outputs_and_resume(tmp_path, capsys):
     run_dir = tmp_path / "search"
-    argv = _search_args(run_dir, ["--train.epochs", "3"])
+    # One trial after the other (local workers would train both at once).
+    argv = _search_args(run_dir, ["--train.epochs", "3", *ONE_PROCESS])
     # A search killed during its second trial...
     proc = start_app(argv)
     first = run_dir / "trials" / "trial_0" / "seed_0" / "model.keras"
@@ -281,7 +283,8 @@ def test_search_outputs_and_resume(tmp_path, capsys):
     with Image.open(run_dir / "accuracy_vs_ratio.png") as im:
         assert im.size[0] > 100
     # --fresh starts over.
-    assert cli.main(_search_args(run_dir, ["--search.max_trials", "1", "--fresh"])) == 0
+    assert cli.main(_search_args(run_dir, ["--search.max_trials", "1", "--fresh",
+                                           *ONE_PROCESS])) == 0
     assert first.stat().st_mtime_ns != stamp
     assert len(_read_rows(run_dir)) == 1
 

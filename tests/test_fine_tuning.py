@@ -16,7 +16,7 @@ pytest.importorskip("keras_tuner")
 
 import keras_se  # noqa: E402
 import kill_anywhere  # noqa: E402
-from app_helpers import EAGER, run_app  # noqa: E402
+from app_helpers import EAGER, ONE_PROCESS, run_app  # noqa: E402
 
 CLASSES = ("blue", "green", "red")
 COLOURS = {"red": (200, 40, 40), "green": (40, 200, 40), "blue": (40, 40, 200)}
@@ -91,7 +91,7 @@ def _search(sources, run_dir, source):
             str(sources / "photos"), "--data.image_size", "32", *model,
             "--search.space", '{"se_ratio": [8, null]}', "--train.freeze_epochs", "1",
             "--train.epochs", "2", "--train.learning_rate", "0.001", "--search.repeats", "1",
-            "--search.inspect", "false", "--train.verbose", "0", *EAGER]
+            "--search.inspect", "false", "--train.verbose", "0", *EAGER, *ONE_PROCESS]
 
 
 @pytest.mark.slow
