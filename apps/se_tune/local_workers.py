@@ -92,12 +92,6 @@ def free_port():
         return probe.getsockname()[1]
 
 
-def chief_environment(port):
-    """keras-tuner's variables that make this process the chief on `port`."""
-    return {"KERASTUNER_TUNER_ID": "chief", "KERASTUNER_ORACLE_IP": "127.0.0.1",
-            "KERASTUNER_ORACLE_PORT": str(port)}
-
-
 class LocalWorkers:
     """The worker processes of a search whose chief is this process.
 
@@ -174,7 +168,7 @@ def exit_with_the_chief():
 
     >>> exit_with_the_chief()  # first thing in `se-tune`
     """
-    if os.environ.get(LOCAL_WORKER) != "1":
+    if not is_local_worker():
         return
 
     def watch():

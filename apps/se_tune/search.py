@@ -1,17 +1,18 @@
 """`se-tune search`: runs (or resumes) the keras-tuner search and writes its
 reports; the space, the tuner and the trials' results have modules of their own."""
 
+import dataclasses
 import os
 import threading
 
 import keras
 
 from se_tune import tensorboard_logging
+from se_tune.config import distributed_environment
 from se_tune.distributed import ChiefWatch, distributed_role
 from se_tune.errors import SearchIncomplete, SearchStopped
 from se_tune.files import atomic_write_text, write_json
-from se_tune.local_workers import (LocalWorkers, chief_environment, free_port,
-                                   worker_count)
+from se_tune.local_workers import LocalWorkers, free_port, worker_count
 from se_tune.process import environment
 from se_tune.results import (plot_configurations, plot_ratio, ranked, verdict_lines,
                               write_frontier, write_results)
@@ -96,7 +97,9 @@ def _search_in_local_workers(config, splits, run_dir, workers):
     processes (`se_tune.local_workers`); returns the chief's tuner, whose oracle
     holds every trial, and the `SearchStopped` of a failed worker, or None."""
     port = free_port()
-    with environment(chief_environment(port)):
+    chief = dataclasses.replace(config.search, role="chief", oracle_ip="127.0.0.1",
+                                oracle_port=port)
+    with environment(distributed_environment(chief)):
         tuner = SETuner(config, splits, run_dir)
         print(f"Trials train {workers} at a time, in {workers} worker processes "
               f"(search.workers={workers})", flush=True)
